@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Idempotent setup: apt packages, torch into a venv outside the tree, CMake configure + build.
+# Safe to re-run; prints little when there is nothing to do. Runs without a terminal.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+
+APT_PACKAGES=(build-essential cmake ninja-build ccache pkg-config python3-venv
+  libyaml-cpp-dev libsentencepiece-dev sentencepiece libspdlog-dev libfmt-dev libcli11-dev
+  libgtest-dev libzstd-dev zlib1g-dev libjpeg62-turbo-dev libpng-dev
+  fortunes fortunes-min dataset-fashion-mnist)
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "[setup] installing apt packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo -n"
+  $SUDO apt-get update -qq </dev/null
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null >/dev/null
+fi
+
+torch_ok() {
+  [ -x "$HERD_VENV/bin/python" ] &&
+    "$HERD_VENV/bin/python" -c "import torch,sys; sys.exit(torch.__version__.split('+')[0] != '$HERD_TORCH_VERSION')" 2>/dev/null
+}
+if ! torch_ok; then
+  echo "[setup] installing torch==$HERD_TORCH_VERSION into $HERD_VENV"
+  rm -rf "$HERD_VENV"
+  mkdir -p "$HERD_CACHE"
+  PY=python3
+  [ -x /usr/bin/python3 ] && ! python3 -c "import venv" 2>/dev/null && PY=/usr/bin/python3
+  "$PY" -m venv "$HERD_VENV"
+  "$HERD_VENV/bin/pip" install -q --disable-pip-version-check --no-input "torch==$HERD_TORCH_VERSION" </dev/null
+  torch_ok || { echo "[setup] error: torch $HERD_TORCH_VERSION did not import from $HERD_VENV" >&2; exit 1; }
+fi
+
+TORCH_PREFIX="$("$HERD_VENV/bin/python" -c 'import torch.utils; print(torch.utils.cmake_prefix_path)' 2>/dev/null)"
+mkdir -p "$CCACHE_DIR"
+if [ ! -f "$HERD_BUILD/build.ninja" ]; then
+  echo "[setup] configuring $HERD_BUILD"
+  cmake -S "$HERD_ROOT" -B "$HERD_BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+    -DCMAKE_PREFIX_PATH="$TORCH_PREFIX" -DCMAKE_CXX_COMPILER_LAUNCHER=ccache \
+    -DCMAKE_CUDA_COMPILER_LAUNCHER=ccache -DHERD_PYTHON="$HERD_VENV/bin/python" >"$HERD_CACHE/configure.log" 2>&1 ||
+    { tail -40 "$HERD_CACHE/configure.log" >&2; echo "[setup] error: cmake configure failed (log: $HERD_CACHE/configure.log)" >&2; exit 1; }
+fi
+# Ninja's per-file progress lines are noise here; errors and warnings still show.
+if ! cmake --build "$HERD_BUILD" ${HERD_TARGETS:+--target $HERD_TARGETS} -- -j"$(nproc)" 2>&1 |
+  { grep -vE '^\[[0-9]+/[0-9]+\] (Building|Linking|Precompiling)' || true; }; then
+  echo "[setup] error: build failed" >&2
+  exit 1
+fi

@@ -1,0 +1,30 @@
+// The sequence-mixer interface every block implements, and what a block is told when built.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <string>
+
+#include "config/node.h"
+
+namespace herd {
+
+// Everything a mixer may depend on besides its own options.
+struct MixerContext {
+  int64_t d_model = 0;
+  int64_t n_head = 1;
+  int64_t max_seq_len = 0;  // l_max for implicit filters / kernels
+  bool causal = true;       // GPT: true; BERT/ViT: false
+  int64_t layer_index = 0;
+  int64_t n_layer = 1;
+};
+
+// [B, L, D] -> [B, L, D]. L may be anything in [1, max_seq_len], odd lengths included.
+class SequenceMixerImpl : public torch::nn::Module {
+ public:
+  virtual torch::Tensor forward(const torch::Tensor& x) = 0;
+};
+using SequenceMixer = std::shared_ptr<SequenceMixerImpl>;
+
+}  // namespace herd

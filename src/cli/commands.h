@@ -1,0 +1,17 @@
+// Each subcommand lives in its own file under src/cli/ and registers itself on the app here.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace herd::cli {
+
+void add_info(CLI::App& app);
+void add_config(CLI::App& app);
+void add_train(CLI::App& app);
+void add_eval(CLI::App& app);
+void add_generate(CLI::App& app);
+void add_tokenizer(CLI::App& app);
+void add_prepare(CLI::App& app);
+void add_conformance(CLI::App& app);
+
+}  // namespace herd::cli

@@ -1,0 +1,34 @@
+// herd info: versions and what this machine can run.
+#include <torch/torch.h>
+
+#include <iostream>
+
+#include "cli/commands.h"
+
+namespace herd::cli {
+
+void add_info(CLI::App& app) {
+  auto* cmd = app.add_subcommand("info", "Print herd, torch, CUDA/cuDNN/NCCL availability and threads");
+  cmd->footer("Example:\n  herd info");
+  cmd->callback([] {
+    std::cout << "herd        " << HERD_VERSION << "\n"
+              << "torch       " << TORCH_VERSION << "\n"
+              << "cuda        " << (torch::cuda::is_available() ? "available" : "not available")
+              << " (devices: " << torch::cuda::device_count() << ")\n"
+              << "cudnn       " << (torch::cuda::cudnn_is_available() ? "available" : "not available") << "\n"
+#ifdef USE_C10D_NCCL
+              << "nccl        compiled in\n"
+#else
+              << "nccl        not compiled in\n"
+#endif
+#ifdef HERD_HAVE_CUDA_KERNELS
+              << "kernels     CUDA kernels compiled (sm_80, sm_90)\n"
+#else
+              << "kernels     CUDA kernels not compiled (no nvcc at build time)\n"
+#endif
+              << "threads     " << torch::get_num_threads() << " intra-op, "
+              << torch::get_num_interop_threads() << " inter-op\n";
+  });
+}
+
+}  // namespace herd::cli

@@ -1,0 +1,104 @@
+// herd's run configuration: one typed struct per YAML section, validated when parsed.
+#pragma once
+
+#include <yaml-cpp/yaml.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace herd {
+
+// The mixer of one layer: `type` picks the registered block, `options` are its own keys.
+struct MixerSpec {
+  std::string type = "attention";
+  YAML::Node options;  // mapping without `type`; validated by the block's factory
+  std::string origin;  // "file:line model.mixer" for error messages
+};
+
+struct ModelConfig {
+  std::string stack = "gpt";  // gpt (bert, vit: later issues)
+  int64_t vocab_size = 0;     // 0: taken from the dataset manifest
+  int64_t d_model = 256;
+  int64_t n_layer = 4;
+  int64_t n_head = 4;
+  int64_t max_seq_len = 256;
+  std::string positional = "learned";  // learned | none
+  std::string mlp = "gelu";            // gelu | squared_relu
+  int64_t mlp_ratio = 4;
+  double norm_eps = 1e-5;
+  double init_std = 0.02;
+  bool tie_embeddings = true;
+  MixerSpec mixer;                 // default for every layer
+  std::vector<MixerSpec> layers;   // resolved per-layer plan, size n_layer
+};
+
+struct DataConfig {
+  std::string dir;        // output of `herd prepare text`
+  std::string tokenizer;  // optional; default: the one recorded in dir/manifest.yaml
+  int64_t seq_len = 0;    // 0: model.max_seq_len
+};
+
+struct OptimizerConfig {
+  std::string name = "adamw";
+  double lr = 3e-4;
+  double beta1 = 0.9;
+  double beta2 = 0.95;
+  double eps = 1e-8;
+  double weight_decay = 0.1;
+};
+
+struct ScheduleConfig {
+  int64_t warmup_steps = 0;
+  std::string decay = "cosine";  // cosine | linear | constant
+  double min_lr_ratio = 0.1;
+};
+
+struct TrainConfig {
+  int64_t steps = 1000;
+  int64_t batch_size = 8;        // sequences per optimizer step (global)
+  int64_t micro_batch_size = 0;  // 0: batch_size (no accumulation)
+  double grad_clip = 1.0;        // 0: off
+  uint64_t seed = 1337;
+  std::string device = "auto";     // auto | cpu | cuda
+  std::string precision = "auto";  // auto (bf16 on CUDA, fp32 on CPU) | fp32 | bf16 | fp64
+  int64_t eval_every = 0;          // 0: only at the end
+  int64_t eval_batches = 8;
+  int64_t sample_every = 0;        // 0: only at the end
+  int64_t sample_tokens = 64;
+  std::string sample_prompt = "";
+  double sample_temperature = 0.8;
+  int64_t sample_top_k = 40;
+  int64_t threads = 0;  // 0: torch default
+};
+
+struct CheckpointConfig {
+  int64_t every = 0;  // 0: only at the end
+  int64_t keep_last = 3;
+};
+
+struct LoggingConfig {
+  int64_t every = 10;
+  std::string level = "info";
+};
+
+struct Config {
+  std::string source;  // the file it came from
+  ModelConfig model;
+  DataConfig data;
+  OptimizerConfig optimizer;
+  ScheduleConfig schedule;
+  TrainConfig train;
+  CheckpointConfig checkpoint;
+  LoggingConfig logging;
+  YAML::Node resolved;  // every key with its effective value (saved in the run directory)
+
+  int64_t seq_len() const { return data.seq_len > 0 ? data.seq_len : model.max_seq_len; }
+  int64_t micro_batch() const { return train.micro_batch_size > 0 ? train.micro_batch_size : train.batch_size; }
+};
+
+// Parses and validates; throws herd::Error naming file:line and key path.
+Config load_config(const std::string& path, const std::vector<std::string>& overrides = {});
+Config parse_config(YAML::Node root, const std::string& source);
+
+}  // namespace herd
