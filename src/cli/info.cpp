@@ -8,14 +8,16 @@
 namespace herd::cli {
 
 void add_info(CLI::App& app) {
-  auto* cmd = app.add_subcommand("info", "Print herd, torch, CUDA/cuDNN/NCCL availability and threads");
+  auto* cmd =
+      app.add_subcommand("info", "Print herd, torch, CUDA/cuDNN/NCCL availability and threads");
   cmd->footer("Example:\n  herd info");
   cmd->callback([] {
     std::cout << "herd        " << HERD_VERSION << "\n"
               << "torch       " << TORCH_VERSION << "\n"
               << "cuda        " << (torch::cuda::is_available() ? "available" : "not available")
               << " (devices: " << torch::cuda::device_count() << ")\n"
-              << "cudnn       " << (torch::cuda::cudnn_is_available() ? "available" : "not available") << "\n"
+              << "cudnn       "
+              << (torch::cuda::cudnn_is_available() ? "available" : "not available") << "\n"
 #ifdef USE_C10D_NCCL
               << "nccl        compiled in\n"
 #else

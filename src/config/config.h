@@ -29,8 +29,8 @@ struct ModelConfig {
   double norm_eps = 1e-5;
   double init_std = 0.02;
   bool tie_embeddings = true;
-  MixerSpec mixer;                 // default for every layer
-  std::vector<MixerSpec> layers;   // resolved per-layer plan, size n_layer
+  MixerSpec mixer;                // default for every layer
+  std::vector<MixerSpec> layers;  // resolved per-layer plan, size n_layer
 };
 
 struct DataConfig {
@@ -64,7 +64,7 @@ struct TrainConfig {
   std::string precision = "auto";  // auto (bf16 on CUDA, fp32 on CPU) | fp32 | bf16 | fp64
   int64_t eval_every = 0;          // 0: only at the end
   int64_t eval_batches = 8;
-  int64_t sample_every = 0;        // 0: only at the end
+  int64_t sample_every = 0;  // 0: only at the end
   int64_t sample_tokens = 64;
   std::string sample_prompt = "";
   double sample_temperature = 0.8;
@@ -94,7 +94,9 @@ struct Config {
   YAML::Node resolved;  // every key with its effective value (saved in the run directory)
 
   int64_t seq_len() const { return data.seq_len > 0 ? data.seq_len : model.max_seq_len; }
-  int64_t micro_batch() const { return train.micro_batch_size > 0 ? train.micro_batch_size : train.batch_size; }
+  int64_t micro_batch() const {
+    return train.micro_batch_size > 0 ? train.micro_batch_size : train.batch_size;
+  }
 };
 
 // Parses and validates; throws herd::Error naming file:line and key path.

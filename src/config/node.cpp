@@ -28,7 +28,8 @@ bool parse_int(const std::string& s, int64_t& out) {
   if (errno != 0 || *end != '\0') {
     // Accept integral floats written as 1e6 or 3.0.
     double d = std::strtod(s.c_str(), &end);
-    if (*end != '\0' || !std::isfinite(d) || d != std::floor(d) || std::fabs(d) > 9e18) return false;
+    if (*end != '\0' || !std::isfinite(d) || d != std::floor(d) || std::fabs(d) > 9e18)
+      return false;
     v = static_cast<long long>(d);
   }
   out = v;
@@ -90,7 +91,8 @@ int64_t ConfigMap::get_int(const std::string& key, int64_t def, int64_t min, int
     if (min == INT64_MIN) return str("integer <= ", max);
     return str("integer in [", min, ", ", max, "]");
   };
-  if (!n.IsScalar() || !parse_int(n.Scalar(), v)) fail(key, str("expected ", expected(), ", got ", shown(n)));
+  if (!n.IsScalar() || !parse_int(n.Scalar(), v))
+    fail(key, str("expected ", expected(), ", got ", shown(n)));
   if (v < min || v > max) fail(key, str("expected ", expected(), ", got ", v));
   return v;
 }
@@ -99,7 +101,8 @@ double ConfigMap::get_double(const std::string& key, double def, double min, dou
   YAML::Node n = lookup(key);
   if (!n.IsDefined()) return def;
   double v = 0;
-  if (!n.IsScalar() || !parse_double(n.Scalar(), v)) fail(key, str("expected a number, got ", shown(n)));
+  if (!n.IsScalar() || !parse_double(n.Scalar(), v))
+    fail(key, str("expected a number, got ", shown(n)));
   if (v < min || v > max) fail(key, str("expected a number in [", min, ", ", max, "], got ", v));
   return v;
 }
@@ -146,7 +149,8 @@ std::vector<std::string> ConfigMap::get_string_list(const std::string& key,
   return out;
 }
 
-std::vector<int64_t> ConfigMap::get_int_list(const std::string& key, const std::vector<int64_t>& def) {
+std::vector<int64_t> ConfigMap::get_int_list(const std::string& key,
+                                             const std::vector<int64_t>& def) {
   YAML::Node n = lookup(key);
   if (!n.IsDefined()) return def;
   if (!n.IsSequence()) fail(key, str("expected a list of integers, got ", shown(n)));
@@ -183,7 +187,9 @@ std::vector<ConfigMap> ConfigMap::child_list(const std::string& key) {
   return out;
 }
 
-YAML::Node ConfigMap::raw(const std::string& key) { return lookup(key); }
+YAML::Node ConfigMap::raw(const std::string& key) {
+  return lookup(key);
+}
 
 void ConfigMap::finish() const {
   if (!node_.IsMap()) return;
@@ -233,7 +239,8 @@ void apply_override(YAML::Node& root, const std::string& assignment) {
     YAML::Node cur = chain.back();
     if (cur[parts[i]].IsDefined() && !cur[parts[i]].IsNull() && !cur[parts[i]].IsMap())
       throw Error(str("--set ", path, ": ", parts[i], " is not a mapping"));
-    if (!cur[parts[i]].IsDefined() || cur[parts[i]].IsNull()) cur[parts[i]] = YAML::Node(YAML::NodeType::Map);
+    if (!cur[parts[i]].IsDefined() || cur[parts[i]].IsNull())
+      cur[parts[i]] = YAML::Node(YAML::NodeType::Map);
     chain.push_back(cur[parts[i]]);
   }
   chain.back()[parts.back()] = parsed;

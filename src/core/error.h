@@ -25,7 +25,7 @@ std::string str(Args&&... args) {
 }  // namespace herd
 
 // Throws herd::Error with the message when cond is false.
-#define HERD_CHECK(cond, ...)                     \
-  do {                                            \
+#define HERD_CHECK(cond, ...)                                   \
+  do {                                                          \
     if (!(cond)) throw ::herd::Error(::herd::str(__VA_ARGS__)); \
   } while (0)

@@ -21,17 +21,23 @@ spdlog::logger& logger() {
 
 spdlog::level::level_enum to_spdlog(Level level) {
   switch (level) {
-    case Level::debug: return spdlog::level::debug;
-    case Level::info: return spdlog::level::info;
-    case Level::warn: return spdlog::level::warn;
-    case Level::error: return spdlog::level::err;
+    case Level::debug:
+      return spdlog::level::debug;
+    case Level::info:
+      return spdlog::level::info;
+    case Level::warn:
+      return spdlog::level::warn;
+    case Level::error:
+      return spdlog::level::err;
   }
   return spdlog::level::info;
 }
 
 }  // namespace
 
-void set_level(Level level) { logger().set_level(to_spdlog(level)); }
+void set_level(Level level) {
+  logger().set_level(to_spdlog(level));
+}
 
 void set_level(const std::string& name) {
   if (name == "debug") return set_level(Level::debug);
@@ -47,6 +53,8 @@ void add_file_sink(const std::string& path) {
   logger().sinks().push_back(sink);
 }
 
-void write(Level level, const std::string& message) { logger().log(to_spdlog(level), message); }
+void write(Level level, const std::string& message) {
+  logger().log(to_spdlog(level), message);
+}
 
 }  // namespace herd::log

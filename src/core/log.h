@@ -17,12 +17,20 @@ void add_file_sink(const std::string& path);
 void write(Level level, const std::string& message);
 
 template <typename... Args>
-void info(Args&&... args) { write(Level::info, herd::str(std::forward<Args>(args)...)); }
+void info(Args&&... args) {
+  write(Level::info, herd::str(std::forward<Args>(args)...));
+}
 template <typename... Args>
-void warn(Args&&... args) { write(Level::warn, herd::str(std::forward<Args>(args)...)); }
+void warn(Args&&... args) {
+  write(Level::warn, herd::str(std::forward<Args>(args)...));
+}
 template <typename... Args>
-void debug(Args&&... args) { write(Level::debug, herd::str(std::forward<Args>(args)...)); }
+void debug(Args&&... args) {
+  write(Level::debug, herd::str(std::forward<Args>(args)...));
+}
 template <typename... Args>
-void error(Args&&... args) { write(Level::error, herd::str(std::forward<Args>(args)...)); }
+void error(Args&&... args) {
+  write(Level::error, herd::str(std::forward<Args>(args)...));
+}
 
 }  // namespace herd::log
