@@ -1,0 +1,48 @@
+#include "blocks/attention.h"
+
+#include <cmath>
+
+namespace herd {
+
+AttentionImpl::AttentionImpl(int64_t d_model_, int64_t n_head_, bool causal_, bool bias)
+    : d_model(d_model_), n_head(n_head_), causal(causal_) {
+  HERD_CHECK(n_head > 0 && d_model % n_head == 0, "attention: d_model ", d_model,
+             " must be divisible by n_head ", n_head);
+  // Same init as torch.nn.MultiheadAttention: xavier_uniform on the packed projection.
+  in_proj_weight = register_parameter("in_proj_weight", torch::empty({3 * d_model, d_model}));
+  torch::nn::init::xavier_uniform_(in_proj_weight);
+  if (bias) in_proj_bias = register_parameter("in_proj_bias", torch::zeros({3 * d_model}));
+  out_proj = register_module(
+      "out_proj", torch::nn::Linear(torch::nn::LinearOptions(d_model, d_model).bias(bias)));
+  if (bias) torch::nn::init::zeros_(out_proj->bias);
+}
+
+torch::Tensor AttentionImpl::project_qkv(const torch::Tensor& x) {
+  return torch::nn::functional::linear(x, in_proj_weight, in_proj_bias);
+}
+
+torch::Tensor AttentionImpl::attend(const torch::Tensor& q, const torch::Tensor& k,
+                                    const torch::Tensor& v) {
+  const int64_t B = q.size(0), L = q.size(1), dh = d_model / n_head;
+  auto heads = [&](const torch::Tensor& t) { return t.view({B, L, n_head, dh}).transpose(1, 2); };
+  // Scale 1/sqrt(d_head) (SDPA's default), causal mask when the stack is causal.
+  auto o = at::scaled_dot_product_attention(heads(q), heads(k), heads(v), /*attn_mask=*/{},
+                                            /*dropout_p=*/0.0, /*is_causal=*/causal);
+  return out_proj(o.transpose(1, 2).reshape({B, L, d_model}));
+}
+
+torch::Tensor AttentionImpl::forward(const torch::Tensor& x) {
+  auto qkv = project_qkv(x).chunk(3, -1);
+  return attend(qkv[0], qkv[1], qkv[2]);
+}
+
+SequenceMixer make_attention(const MixerContext& ctx, cfg::ConfigMap& options) {
+  const int64_t n_head = options.get_int("n_head", ctx.n_head, 1);
+  const bool causal = options.get_bool("causal", ctx.causal);
+  const bool bias = options.get_bool("bias", true);
+  if (ctx.d_model % n_head != 0)
+    options.fail("n_head", str("must divide d_model ", ctx.d_model, ", got ", n_head));
+  return Attention(ctx.d_model, n_head, causal, bias).ptr();
+}
+
+}  // namespace herd

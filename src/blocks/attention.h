@@ -1,0 +1,26 @@
+// Multi-head softmax attention, parameter layout of torch.nn.MultiheadAttention:
+// in_proj_weight (3D, D) with rows q;k;v, in_proj_bias (3D), out_proj (D -> D).
+#pragma once
+
+#include "blocks/mixer.h"
+
+namespace herd {
+
+class AttentionImpl : public SequenceMixerImpl {
+ public:
+  AttentionImpl(int64_t d_model, int64_t n_head, bool causal, bool bias = true);
+  torch::Tensor forward(const torch::Tensor& x) override;  // [B, L, D] -> [B, L, D]
+  // Attention core on projected q, k, v, each [B, L, D] (head-major channels); used by
+  // variants (Primer) that transform q, k, v between projection and attention.
+  torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v);
+  torch::Tensor project_qkv(const torch::Tensor& x);  // [B, L, 3D]
+
+  int64_t d_model, n_head;
+  bool causal;
+  torch::Tensor in_proj_weight;  // (3D, D)
+  torch::Tensor in_proj_bias;    // (3D) or undefined
+  torch::nn::Linear out_proj{nullptr};
+};
+TORCH_MODULE(Attention);
+
+}  // namespace herd
