@@ -1,0 +1,240 @@
+#include "config/config.h"
+
+#include "config/node.h"
+
+namespace herd {
+namespace {
+
+std::string origin_of(const YAML::Node& node, const std::string& file, const std::string& path) {
+  if (node.IsDefined() && !node.Mark().is_null())
+    return str(file, ":", node.Mark().line + 1, " ", path);
+  return str(file, " ", path);
+}
+
+// A mixer mapping: `type` plus the block's own options (checked when the block is built).
+MixerSpec parse_mixer(cfg::ConfigMap parent, const std::string& key, const MixerSpec& def) {
+  if (!parent.has(key)) {
+    parent.raw(key);
+    return def;
+  }
+  YAML::Node node = parent.raw(key);
+  const std::string path = parent.path().empty() ? key : parent.path() + "." + key;
+  MixerSpec spec;
+  spec.origin = origin_of(node, parent.file(), path);
+  if (node.IsScalar()) {  // shorthand: `mixer: hyena`
+    spec.type = node.Scalar();
+    spec.options = YAML::Node(YAML::NodeType::Map);
+    return spec;
+  }
+  cfg::ConfigMap map(node, parent.file(), path);
+  spec.type = map.require_string("type");
+  spec.options = YAML::Node(YAML::NodeType::Map);
+  for (const auto& kv : node)
+    if (kv.first.Scalar() != "type") spec.options[kv.first.Scalar()] = kv.second;
+  return spec;
+}
+
+void parse_model(cfg::ConfigMap m, ModelConfig& c) {
+  c.stack = m.get_choice("stack", c.stack, {"gpt"});
+  c.vocab_size = m.get_int("vocab_size", c.vocab_size, 0);
+  c.d_model = m.get_int("d_model", c.d_model, 1);
+  c.n_layer = m.get_int("n_layer", c.n_layer, 1);
+  c.n_head = m.get_int("n_head", c.n_head, 1);
+  c.max_seq_len = m.get_int("max_seq_len", c.max_seq_len, 1);
+  c.positional = m.get_choice("positional", c.positional, {"learned", "none"});
+  c.mlp = m.get_choice("mlp", c.mlp, {"gelu", "gelu_tanh", "squared_relu"});
+  c.mlp_ratio = m.get_int("mlp_ratio", c.mlp_ratio, 1, 64);
+  c.norm_eps = m.get_double("norm_eps", c.norm_eps, 0.0, 1.0);
+  c.init_std = m.get_double("init_std", c.init_std, 0.0, 10.0);
+  c.tie_embeddings = m.get_bool("tie_embeddings", c.tie_embeddings);
+  c.mixer = parse_mixer(m, "mixer", c.mixer);
+  if (c.mixer.origin.empty()) c.mixer.origin = str(m.file(), " ", m.path(), ".mixer");
+  c.layers.assign(c.n_layer, c.mixer);
+  // Hybrid stacks: `layers: [{at: [1, 5], mixer: {type: attention}}]` overrides chosen layers.
+  for (auto& item : m.child_list("layers")) {
+    auto at = item.get_int_list("at", {});
+    if (at.empty()) item.fail("at", "expected a non-empty list of 0-based layer indices");
+    MixerSpec spec = parse_mixer(item, "mixer", c.mixer);
+    if (!item.has("mixer")) item.fail("mixer", "required mapping is missing");
+    for (int64_t i : at) {
+      if (i < 0 || i >= c.n_layer)
+        item.fail("at", str("layer index ", i, " out of range [0, ", c.n_layer, ")"));
+      c.layers[i] = spec;
+    }
+    item.finish();
+  }
+  if (c.positional == "learned" && c.max_seq_len <= 0) m.fail("max_seq_len", "must be positive");
+  m.finish();
+}
+
+void parse_data(cfg::ConfigMap m, DataConfig& c) {
+  c.dir = m.get_string("dir", c.dir);
+  c.tokenizer = m.get_string("tokenizer", c.tokenizer);
+  c.seq_len = m.get_int("seq_len", c.seq_len, 0);
+  m.finish();
+}
+
+void parse_optimizer(cfg::ConfigMap m, OptimizerConfig& c) {
+  c.name = m.get_choice("name", c.name, {"adamw"});
+  c.lr = m.get_double("lr", c.lr, 0.0, 10.0);
+  auto betas = m.has("betas") ? m.raw("betas") : YAML::Node();
+  if (betas.IsDefined()) {
+    if (!betas.IsSequence() || betas.size() != 2)
+      m.fail("betas", "expected a list of two numbers in [0, 1), e.g. [0.9, 0.95]");
+    try {
+      c.beta1 = betas[0].as<double>();
+      c.beta2 = betas[1].as<double>();
+    } catch (const YAML::Exception&) {
+      m.fail("betas", "expected a list of two numbers in [0, 1), e.g. [0.9, 0.95]");
+    }
+    if (c.beta1 < 0 || c.beta1 >= 1 || c.beta2 < 0 || c.beta2 >= 1)
+      m.fail("betas", "expected a list of two numbers in [0, 1)");
+  }
+  c.eps = m.get_double("eps", c.eps, 0.0, 1.0);
+  c.weight_decay = m.get_double("weight_decay", c.weight_decay, 0.0, 10.0);
+  m.finish();
+}
+
+void parse_schedule(cfg::ConfigMap m, ScheduleConfig& c) {
+  c.warmup_steps = m.get_int("warmup_steps", c.warmup_steps, 0);
+  c.decay = m.get_choice("decay", c.decay, {"cosine", "linear", "constant"});
+  c.min_lr_ratio = m.get_double("min_lr_ratio", c.min_lr_ratio, 0.0, 1.0);
+  m.finish();
+}
+
+void parse_train(cfg::ConfigMap m, TrainConfig& c) {
+  c.steps = m.get_int("steps", c.steps, 1);
+  c.batch_size = m.get_int("batch_size", c.batch_size, 1);
+  c.micro_batch_size = m.get_int("micro_batch_size", c.micro_batch_size, 0);
+  if (c.micro_batch_size > 0 && c.batch_size % c.micro_batch_size != 0)
+    m.fail("micro_batch_size",
+           str("must divide train.batch_size ", c.batch_size, ", got ", c.micro_batch_size));
+  c.grad_clip = m.get_double("grad_clip", c.grad_clip, 0.0);
+  c.seed = static_cast<uint64_t>(m.get_int("seed", static_cast<int64_t>(c.seed), 0));
+  c.device = m.get_choice("device", c.device, {"auto", "cpu", "cuda"});
+  c.precision = m.get_choice("precision", c.precision, {"auto", "fp32", "bf16", "fp64"});
+  c.eval_every = m.get_int("eval_every", c.eval_every, 0);
+  c.eval_batches = m.get_int("eval_batches", c.eval_batches, 1);
+  c.sample_every = m.get_int("sample_every", c.sample_every, 0);
+  c.sample_tokens = m.get_int("sample_tokens", c.sample_tokens, 0);
+  c.sample_prompt = m.get_string("sample_prompt", c.sample_prompt);
+  c.sample_temperature = m.get_double("sample_temperature", c.sample_temperature, 0.0, 100.0);
+  c.sample_top_k = m.get_int("sample_top_k", c.sample_top_k, 0);
+  c.threads = m.get_int("threads", c.threads, 0, 1024);
+  m.finish();
+}
+
+void parse_checkpoint(cfg::ConfigMap m, CheckpointConfig& c) {
+  c.every = m.get_int("every", c.every, 0);
+  c.keep_last = m.get_int("keep_last", c.keep_last, 1);
+  m.finish();
+}
+
+void parse_logging(cfg::ConfigMap m, LoggingConfig& c) {
+  c.every = m.get_int("every", c.every, 1);
+  c.level = m.get_choice("level", c.level, {"debug", "info", "warn", "error"});
+  m.finish();
+}
+
+YAML::Node mixer_node(const MixerSpec& spec) {
+  YAML::Node n(YAML::NodeType::Map);
+  n["type"] = spec.type;
+  for (const auto& kv : spec.options) n[kv.first.Scalar()] = kv.second;
+  return n;
+}
+
+// Every effective value, defaults included, in a stable order.
+YAML::Node resolve(const Config& c) {
+  YAML::Node r;
+  auto& m = c.model;
+  r["model"]["stack"] = m.stack;
+  r["model"]["vocab_size"] = m.vocab_size;
+  r["model"]["d_model"] = m.d_model;
+  r["model"]["n_layer"] = m.n_layer;
+  r["model"]["n_head"] = m.n_head;
+  r["model"]["max_seq_len"] = m.max_seq_len;
+  r["model"]["positional"] = m.positional;
+  r["model"]["mlp"] = m.mlp;
+  r["model"]["mlp_ratio"] = m.mlp_ratio;
+  r["model"]["norm_eps"] = m.norm_eps;
+  r["model"]["init_std"] = m.init_std;
+  r["model"]["tie_embeddings"] = m.tie_embeddings;
+  r["model"]["mixer"] = mixer_node(m.mixer);
+  YAML::Node layers(YAML::NodeType::Sequence);
+  for (int64_t i = 0; i < m.n_layer; ++i) {
+    if (m.layers[i].type == m.mixer.type &&
+        YAML::Dump(m.layers[i].options) == YAML::Dump(m.mixer.options))
+      continue;
+    YAML::Node item;
+    item["at"].push_back(i);
+    item["mixer"] = mixer_node(m.layers[i]);
+    layers.push_back(item);
+  }
+  if (layers.size() > 0) r["model"]["layers"] = layers;
+  r["data"]["dir"] = c.data.dir;
+  r["data"]["tokenizer"] = c.data.tokenizer;
+  r["data"]["seq_len"] = c.seq_len();
+  auto& o = c.optimizer;
+  r["optimizer"]["name"] = o.name;
+  r["optimizer"]["lr"] = o.lr;
+  r["optimizer"]["betas"].push_back(o.beta1);
+  r["optimizer"]["betas"].push_back(o.beta2);
+  r["optimizer"]["eps"] = o.eps;
+  r["optimizer"]["weight_decay"] = o.weight_decay;
+  r["schedule"]["warmup_steps"] = c.schedule.warmup_steps;
+  r["schedule"]["decay"] = c.schedule.decay;
+  r["schedule"]["min_lr_ratio"] = c.schedule.min_lr_ratio;
+  auto& t = c.train;
+  r["train"]["steps"] = t.steps;
+  r["train"]["batch_size"] = t.batch_size;
+  r["train"]["micro_batch_size"] = c.micro_batch();
+  r["train"]["grad_clip"] = t.grad_clip;
+  r["train"]["seed"] = t.seed;
+  r["train"]["device"] = t.device;
+  r["train"]["precision"] = t.precision;
+  r["train"]["eval_every"] = t.eval_every;
+  r["train"]["eval_batches"] = t.eval_batches;
+  r["train"]["sample_every"] = t.sample_every;
+  r["train"]["sample_tokens"] = t.sample_tokens;
+  r["train"]["sample_prompt"] = t.sample_prompt;
+  r["train"]["sample_temperature"] = t.sample_temperature;
+  r["train"]["sample_top_k"] = t.sample_top_k;
+  r["train"]["threads"] = t.threads;
+  r["checkpoint"]["every"] = c.checkpoint.every;
+  r["checkpoint"]["keep_last"] = c.checkpoint.keep_last;
+  r["logging"]["every"] = c.logging.every;
+  r["logging"]["level"] = c.logging.level;
+  return r;
+}
+
+}  // namespace
+
+Config parse_config(YAML::Node root, const std::string& source) {
+  Config c;
+  c.source = source;
+  cfg::ConfigMap top(root, source, "");
+  parse_model(top.child("model"), c.model);
+  parse_data(top.child("data"), c.data);
+  parse_optimizer(top.child("optimizer"), c.optimizer);
+  parse_schedule(top.child("schedule"), c.schedule);
+  parse_train(top.child("train"), c.train);
+  parse_checkpoint(top.child("checkpoint"), c.checkpoint);
+  parse_logging(top.child("logging"), c.logging);
+  top.finish();
+  if (c.seq_len() > c.model.max_seq_len)
+    throw Error(str(source, " data.seq_len: ", c.seq_len(), " exceeds model.max_seq_len ",
+                    c.model.max_seq_len));
+  if (c.micro_batch() > c.train.batch_size)
+    throw Error(str(source, " train.micro_batch_size: ", c.micro_batch(),
+                    " exceeds train.batch_size ", c.train.batch_size));
+  c.resolved = resolve(c);
+  return c;
+}
+
+Config load_config(const std::string& path, const std::vector<std::string>& overrides) {
+  YAML::Node root = cfg::load_yaml_file(path);
+  for (const auto& o : overrides) cfg::apply_override(root, o);
+  return parse_config(root, path);
+}
+
+}  // namespace herd

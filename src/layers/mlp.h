@@ -1,0 +1,26 @@
+// The position-wise MLP of a block: fc1 (D -> F), activation, fc2 (F -> D).
+#pragma once
+
+#include <torch/torch.h>
+
+#include <string>
+
+namespace herd {
+
+enum class Activation { gelu, gelu_tanh, squared_relu };
+Activation parse_activation(const std::string& name);  // gelu | gelu_tanh | squared_relu
+
+torch::Tensor activate(const torch::Tensor& x, Activation act);
+
+class MlpImpl : public torch::nn::Module {
+ public:
+  MlpImpl(int64_t d_model, int64_t d_hidden, Activation act, bool bias = true);
+  torch::Tensor forward(const torch::Tensor& x);
+
+  Activation act;
+  torch::nn::Linear fc1{nullptr};  // (F, D)
+  torch::nn::Linear fc2{nullptr};  // (D, F)
+};
+TORCH_MODULE(Mlp);
+
+}  // namespace herd
