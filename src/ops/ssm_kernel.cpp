@@ -1,0 +1,66 @@
+#include "ops/ssm_kernel.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/error.h"
+
+namespace herd::ops {
+
+ShiftSSMKernelImpl::ShiftSSMKernelImpl(int64_t H, int64_t N) {
+  HERD_CHECK(H > 0 && N > 0, "shift SSM: channels and d_state must be positive, got ", H, ", ", N);
+  auto b = torch::zeros({H, N});
+  b.select(1, 0).fill_(1.0);
+  B = register_parameter("B", b);
+  auto c = torch::empty({H, 1, N});
+  torch::nn::init::kaiming_uniform_(c, std::sqrt(5.0));  // torch.nn.Conv1d's weight init
+  C = register_parameter("C", c.permute({1, 0, 2}).contiguous());
+}
+
+torch::Tensor ShiftSSMKernelImpl::forward(int64_t L) {
+  const int64_t H = B.size(0), N = B.size(1), n = 2 * N;
+  // Cross-correlation of B and C through a size-2N FFT (no wrap for lags < N), as the reference.
+  auto k =
+      torch::fft::irfft(torch::fft::rfft(B, n, -1).conj() * torch::fft::rfft(C[0], n, -1), n, -1)
+          .narrow(-1, 0, std::min(N, L));
+  if (N < L) k = torch::cat({k, torch::zeros({H, L - N}, k.options())}, -1);
+  return k;
+}
+
+DiagSSMKernelImpl::DiagSSMKernelImpl(int64_t H, int64_t N, const std::string& measure,
+                                     double dt_min, double dt_max) {
+  HERD_CHECK(H > 0 && N >= 2 && N % 2 == 0, "diagonal SSM: d_state must be even and >= 2, got ", N);
+  HERD_CHECK(dt_min > 0 && dt_max >= dt_min, "diagonal SSM: need 0 < dt_min <= dt_max, got ",
+             dt_min, ", ", dt_max);
+  const int64_t N2 = N / 2;
+  auto n = torch::arange(N2, torch::kDouble).unsqueeze(0).expand({H, N2});
+  torch::Tensor imag;
+  if (measure == "diag-lin")
+    imag = M_PI * n;
+  else if (measure == "diag-inv")
+    imag = (static_cast<double>(N) / M_PI) * (static_cast<double>(N) / (1 + 2 * n) - 1);
+  else
+    throw Error(str("diagonal SSM: measure must be diag-lin|diag-inv, got \"", measure, "\""));
+  const auto def = torch::typeMetaToScalarType(torch::get_default_dtype());
+  // C ~ complex standard normal (re, im each variance 1/2), times B = 1.
+  C = register_parameter("C", (torch::randn({1, H, N2, 2}) * std::sqrt(0.5)).to(def));
+  log_dt = register_parameter(
+      "log_dt", (torch::rand({H}) * (std::log(dt_max) - std::log(dt_min)) + std::log(dt_min)));
+  B = register_parameter("B", torch::stack({torch::ones({H, N2}), torch::zeros({H, N2})}, -1));
+  inv_A_real = register_parameter("inv_A_real", torch::full({H, N2}, std::log(0.5)));
+  A_imag = register_parameter("A_imag", imag.to(def).contiguous());
+}
+
+torch::Tensor DiagSSMKernelImpl::forward(int64_t L) {
+  auto dt = torch::exp(log_dt).unsqueeze(-1);  // (H, 1)
+  auto A = torch::complex(-torch::exp(inv_A_real), A_imag);
+  auto dtA = A * dt;
+  auto Ct = torch::view_as_complex(B) * torch::view_as_complex(C[0]) * dt / (1 - dtA / 2);
+  auto dA = (1 + dtA / 2) / (1 - dtA / 2);
+  // dA^l as exp(l log dA) with the principal log, as the reference's log-Vandermonde product.
+  auto l = torch::arange(L, log_dt.options());
+  auto V = torch::exp(torch::log(dA).unsqueeze(-1) * l);  // (H, N/2, L)
+  return 2 * torch::real((Ct.unsqueeze(-1) * V).sum(1));
+}
+
+}  // namespace herd::ops
