@@ -1,0 +1,159 @@
+// herd train / herd eval / herd generate / herd config check: the run-level subcommands.
+#include <filesystem>
+#include <iostream>
+
+#include "ckpt/checkpoint.h"
+#include "cli/commands.h"
+#include "config/node.h"
+#include "core/log.h"
+#include "train/trainer.h"
+
+namespace herd::cli {
+namespace fs = std::filesystem;
+
+void add_train(CLI::App& app) {
+  auto* cmd = app.add_subcommand("train", "Train a model from a YAML config");
+  struct Args {
+    std::string config, run_dir, resume;
+    std::vector<std::string> overrides;
+  };
+  auto args = std::make_shared<Args>();
+  cmd->add_option("config", args->config, "YAML config")->required()->check(CLI::ExistingFile);
+  cmd->add_option("--set", args->overrides, "Override a config value: key.path=value (repeatable)");
+  cmd->add_option("--run-dir", args->run_dir, "Run directory (default: runs/<config name>)");
+  cmd->add_option("--resume", args->resume,
+                  "auto (newest checkpoint in the run dir, if any) or a checkpoint path");
+  cmd->footer(
+      "Example:\n  herd train configs/quickstart.yaml --set train.steps=200 --run-dir runs/qs "
+      "--resume auto");
+  cmd->callback([args] {
+    Config cfg = load_config(args->config, args->overrides);
+    if (!args->resume.empty() && args->resume != "auto" && !fs::is_directory(args->resume))
+      throw Error(str("--resume ", args->resume, ": expected auto or a checkpoint directory"));
+    RunOptions o{args->run_dir, args->resume, false};
+    train(cfg, o);
+  });
+}
+
+// Builds the model a checkpoint was trained with and loads its weights.
+static Gpt load_checkpoint_model(const ckpt::Checkpoint& ck, const Runtime& rt) {
+  Config cfg = parse_config(ck.config, ck.file("config.yaml"));
+  Gpt model(cfg.model);
+  ckpt::load_model(ck, *model);
+  model->to(rt.device, rt.param_dtype);
+  model->eval();
+  return model;
+}
+
+void add_eval(CLI::App& app) {
+  auto* cmd = app.add_subcommand("eval", "Validation loss and perplexity of a checkpoint");
+  struct Args {
+    std::string config, checkpoint;
+    std::vector<std::string> overrides;
+  };
+  auto args = std::make_shared<Args>();
+  cmd->add_option("config", args->config, "YAML config (its data section names the validation set)")
+      ->required()
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--checkpoint", args->checkpoint, "Checkpoint directory")->required();
+  cmd->add_option("--set", args->overrides, "Override a config value: key.path=value");
+  cmd->footer(
+      "Example:\n  herd eval configs/quickstart.yaml --checkpoint "
+      "runs/quickstart/checkpoints/step_00000300");
+  cmd->callback([args] {
+    Config cfg = load_config(args->config, args->overrides);
+    auto ck = ckpt::open(args->checkpoint);
+    HERD_CHECK(!cfg.data.dir.empty(), cfg.source, " data.dir: required for eval");
+    auto manifest = data::load_manifest(cfg.data.dir);
+    cfg = with_dataset(cfg, manifest);
+    ckpt::check_same_model(ck.config, cfg.resolved, cfg.source);
+    HERD_CHECK(ck.state.tokenizer_identity == manifest.tokenizer_identity, args->checkpoint,
+               ": trained with tokenizer ", ck.state.tokenizer_identity, ", the dataset uses ",
+               manifest.tokenizer_identity);
+    const Runtime rt = Runtime::from(cfg.train);
+    Gpt model = load_checkpoint_model(ck, rt);
+    data::ValLoader val(manifest, cfg.seq_len());
+    const double loss = evaluate(model, cfg, rt, val);
+    std::cout << "checkpoint " << ck.path << " step " << ck.state.step << "\n"
+              << "val_loss " << loss << "\nval_ppl " << std::exp(loss) << "\n";
+  });
+}
+
+void add_generate(CLI::App& app) {
+  auto* cmd = app.add_subcommand("generate", "Sample text from a checkpoint");
+  struct Args {
+    std::string checkpoint, prompt;
+    int64_t max_tokens = 64, top_k = 40;
+    double temperature = 0.8;
+    uint64_t seed = 0;
+  };
+  auto args = std::make_shared<Args>();
+  cmd->add_option("--checkpoint", args->checkpoint, "Checkpoint directory")->required();
+  cmd->add_option("--prompt", args->prompt, "Text to continue (default: start a new document)");
+  cmd->add_option("--max-tokens", args->max_tokens, "Tokens to generate")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
+  cmd->add_option("--temperature", args->temperature, "0 for greedy")
+      ->check(CLI::Range(0.0, 100.0));
+  cmd->add_option("--top-k", args->top_k, "Sample among the k likeliest tokens (0: all)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--seed", args->seed, "Sampling seed");
+  cmd->footer(
+      "Example:\n  herd generate --checkpoint runs/quickstart/checkpoints/latest --prompt \"The \" "
+      "--max-tokens 80");
+  cmd->callback([args] {
+    std::string path = args->checkpoint;
+    // Accept the checkpoints directory or its `latest` pointer as well as one checkpoint.
+    if (fs::path(path).filename() == "latest" || fs::is_regular_file(fs::path(path) / "latest")) {
+      auto dir =
+          fs::path(path).filename() == "latest" ? fs::path(path).parent_path() : fs::path(path);
+      auto found = ckpt::find_latest(dir.string());
+      HERD_CHECK(found, path, ": no complete checkpoint found");
+      path = *found;
+    }
+    auto ck = ckpt::open(path);
+    HERD_CHECK(!ck.state.tokenizer_file.empty(), path, ": checkpoint has no tokenizer.model");
+    auto tok = data::Tokenizer::load(ck.file(ck.state.tokenizer_file));
+    Runtime rt = Runtime::from(TrainConfig{});
+    Gpt model = load_checkpoint_model(ck, rt);
+    std::cout << sample_text(model, tok, rt, args->prompt, args->max_tokens, args->temperature,
+                             args->top_k, args->seed)
+              << std::endl;
+  });
+}
+
+void add_config(CLI::App& app) {
+  auto* cmd = app.add_subcommand("config", "Inspect configs");
+  cmd->require_subcommand(1);
+  auto* check = cmd->add_subcommand(
+      "check", "Validate a config; print it resolved, its layer plan, size and FLOPs");
+  struct Args {
+    std::string config;
+    std::vector<std::string> overrides;
+  };
+  auto args = std::make_shared<Args>();
+  check->add_option("config", args->config, "YAML config")->required()->check(CLI::ExistingFile);
+  check->add_option("--set", args->overrides, "Override a config value: key.path=value");
+  check->footer("Example:\n  herd config check configs/quickstart.yaml --set model.n_layer=8");
+  check->callback([args] {
+    Config cfg = load_config(args->config, args->overrides);
+    if (cfg.model.vocab_size == 0 && !cfg.data.dir.empty() &&
+        fs::exists(fs::path(cfg.data.dir) / "manifest.yaml"))
+      cfg = with_dataset(cfg, data::load_manifest(cfg.data.dir));
+    HERD_CHECK(cfg.model.vocab_size > 0, cfg.source,
+               " model.vocab_size: 0 means \"from the dataset\", but data.dir has no manifest yet; "
+               "set it or prepare the data");
+    Gpt model(cfg.model);
+    std::cout << cfg::to_yaml(cfg.resolved) << "# layer plan:\n";
+    const auto plan = layer_plan(cfg.model);
+    for (size_t i = 0; i < plan.size(); ++i)
+      std::cout << "#   layer " << i << ": " << plan[i] << "\n";
+    const int64_t n = parameter_count(*model);
+    std::cout << "# parameters: " << n << " (" << std::fixed << std::setprecision(2) << n / 1e6
+              << "M)\n"
+              << "# training FLOPs per token: " << std::scientific << std::setprecision(3)
+              << flops_per_token(cfg.model, *model, cfg.seq_len())
+              << " (6 x matmul params + 12 x attn layers x T x D)\n";
+  });
+}
+
+}  // namespace herd::cli

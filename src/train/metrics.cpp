@@ -1,0 +1,71 @@
+#include "train/metrics.h"
+
+#include <cmath>
+#include <cstdio>
+
+#include "core/error.h"
+
+namespace herd {
+namespace {
+
+std::string num(double v) {
+  if (!std::isfinite(v)) return "null";  // JSON has no NaN/Inf
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.9g", v);
+  return buf;
+}
+
+}  // namespace
+
+MetricsWriter::MetricsWriter(const std::string& path) : out_(path, std::ios::app) {
+  HERD_CHECK(out_.good(), path, ": cannot open metrics file for writing");
+}
+
+void MetricsWriter::step(int64_t step, double loss, double lr, double grad_norm, double tps,
+                         int64_t tokens) {
+  out_ << "{\"step\":" << step << ",\"loss\":" << num(loss) << ",\"lr\":" << num(lr)
+       << ",\"grad_norm\":" << num(grad_norm) << ",\"tokens_per_s\":" << num(tps)
+       << ",\"tokens\":" << tokens << "}\n";
+  out_.flush();
+}
+
+void MetricsWriter::eval(int64_t step, double val_loss) {
+  out_ << "{\"step\":" << step << ",\"val_loss\":" << num(val_loss)
+       << ",\"val_ppl\":" << num(std::exp(val_loss)) << "}\n";
+  out_.flush();
+}
+
+ProgressClock::ProgressClock(int64_t steps_to_run)
+    : start_(Clock::now()), steps_to_run_(steps_to_run) {}
+
+void ProgressClock::tick(int64_t tokens) {
+  ++steps_;
+  tokens_ += tokens;
+}
+
+double ProgressClock::tokens_per_second() const {
+  const double s = std::chrono::duration<double>(Clock::now() - start_).count();
+  return s > 0 ? tokens_ / s : 0.0;
+}
+
+std::string format_duration(double seconds) {
+  const int64_t s = static_cast<int64_t>(std::llround(seconds));
+  if (s >= 3600) return str(s / 3600, "h", (s % 3600) / 60, "m");
+  if (s >= 60) return str(s / 60, "m", s % 60 < 10 ? "0" : "", s % 60, "s");
+  return str(s, "s");
+}
+
+std::string ProgressClock::progress_line(int64_t step, int64_t total, double loss,
+                                         double lr) const {
+  const double elapsed = std::chrono::duration<double>(Clock::now() - start_).count();
+  const double eta =
+      steps_ > 0 ? elapsed / steps_ * static_cast<double>(steps_to_run_ - steps_) : 0.0;
+  const double tps = tokens_per_second();
+  char buf[160];
+  std::snprintf(buf, sizeof buf, "step %lld/%lld | loss %.4f | lr %.2e | %.1fk tok/s | eta %s",
+                static_cast<long long>(step), static_cast<long long>(total), loss, lr, tps / 1000.0,
+                format_duration(eta).c_str());
+  return buf;
+}
+
+}  // namespace herd
