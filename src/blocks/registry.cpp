@@ -4,10 +4,12 @@ namespace herd {
 
 // Each block file defines its factory; one line below registers it.
 SequenceMixer make_attention(const MixerContext&, cfg::ConfigMap&);
+SequenceMixer make_primer(const MixerContext&, cfg::ConfigMap&);
 
 const std::vector<MixerEntry>& mixer_registry() {
   static const std::vector<MixerEntry> entries = {
       {"attention", "multi-head softmax attention (causal or bidirectional)", make_attention},
+      {"primer", "Primer multi-dconv-head attention (depthwise conv on q, k, v)", make_primer},
   };
   return entries;
 }

@@ -1,0 +1,52 @@
+#include "blocks/primer.h"
+
+#include "ops/short_conv.h"
+
+namespace herd {
+
+PrimerMDHAImpl::PrimerMDHAImpl(int64_t d_model_, int64_t n_head_, int64_t dconv_width_,
+                               bool causal_, bool bias)
+    : AttentionImpl(d_model_, n_head_, causal_, bias), dconv_width(dconv_width_) {
+  HERD_CHECK(dconv_width >= 1, "primer: dconv_width must be >= 1, got ", dconv_width);
+  auto make = [&](const char* name) {
+    // Conv1d only holds the (D, 1, K) weight; the causal padding lives in ops::short_conv.
+    auto conv = register_module(
+        name,
+        torch::nn::Conv1d(
+            torch::nn::Conv1dOptions(d_model, d_model, dconv_width).groups(d_model).bias(false)));
+    // Paper init: half the weight on the current step, the rest spread over the past taps,
+    // so the block starts close to plain attention.
+    torch::NoGradGuard no_grad;
+    if (dconv_width == 1) {
+      conv->weight.fill_(1.0);
+    } else {
+      conv->weight.fill_(0.5 / static_cast<double>(dconv_width));
+      conv->weight.select(2, dconv_width - 1).fill_(0.5);
+    }
+    return conv;
+  };
+  q_dconv = make("q_dconv");
+  k_dconv = make("k_dconv");
+  v_dconv = make("v_dconv");
+}
+
+torch::Tensor PrimerMDHAImpl::forward(const torch::Tensor& x) {
+  // One grouped conv over the packed [B, 3D, L] projection: channel blocks q; k; v line up
+  // with the concatenated filters.
+  auto qkv = project_qkv(x).transpose(1, 2);
+  auto w = torch::cat({q_dconv->weight, k_dconv->weight, v_dconv->weight}, 0);  // (3D, 1, K)
+  auto parts = ops::short_conv(qkv, w).transpose(1, 2).contiguous().chunk(3, -1);
+  return attend(parts[0], parts[1], parts[2]);
+}
+
+SequenceMixer make_primer(const MixerContext& ctx, cfg::ConfigMap& options) {
+  const int64_t n_head = options.get_int("n_head", ctx.n_head, 1);
+  const int64_t width = options.get_int("dconv_width", 3, 1, 64);
+  const bool causal = options.get_bool("causal", ctx.causal);
+  const bool bias = options.get_bool("bias", true);
+  if (ctx.d_model % n_head != 0)
+    options.fail("n_head", str("must divide d_model ", ctx.d_model, ", got ", n_head));
+  return PrimerMDHA(ctx.d_model, n_head, width, causal, bias).ptr();
+}
+
+}  // namespace herd

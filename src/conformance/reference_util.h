@@ -1,0 +1,43 @@
+// Helpers for reference adapters: typed reads of a golden file's `config` JSON (errors name
+// the block and key) and the common name-map / forward shapes.
+#pragma once
+
+#include <torch/torch.h>
+#include <yaml-cpp/yaml.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "blocks/reference.h"
+
+namespace herd::ref {
+
+// Required keys: a missing or mistyped key throws "<block> config: key \"k\": expected ...".
+int64_t get_int(const YAML::Node& config, const std::string& block, const std::string& key);
+double get_double(const YAML::Node& config, const std::string& block, const std::string& key);
+bool get_bool(const YAML::Node& config, const std::string& block, const std::string& key);
+std::string get_string(const YAML::Node& config, const std::string& block, const std::string& key);
+// Optional keys: `def` when absent.
+int64_t get_int(const YAML::Node& config, const std::string& block, const std::string& key,
+                int64_t def);
+double get_double(const YAML::Node& config, const std::string& block, const std::string& key,
+                  double def);
+bool get_bool(const YAML::Node& config, const std::string& block, const std::string& key, bool def);
+
+// Throws when config holds a key outside `known`: an option herd does not model must not be
+// silently ignored.
+void check_keys(const YAML::Node& config, const std::string& block,
+                const std::vector<std::string>& known);
+
+// Throws "<block>: unknown variant \"v\" (expected a|b)" unless variant is in `known`.
+void check_variant(const std::string& block, const std::string& variant,
+                   const std::vector<std::string>& known);
+
+// Every parameter of `module` under its own name (for modules that mirror the reference names).
+std::map<std::string, std::string> identity_map(const torch::nn::Module& module);
+
+// The "input" tensor of a golden file, with a clear error when absent.
+const torch::Tensor& input_of(const std::map<std::string, torch::Tensor>& inputs);
+
+}  // namespace herd::ref
