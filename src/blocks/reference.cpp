@@ -7,6 +7,9 @@ namespace herd {
 // Each adapter file defines its builder (see src/conformance/reference_util.h for helpers);
 // one line below registers it under the golden file's `block` metadata.
 ReferenceModule reference_attention(const YAML::Node& config, const std::string& variant);
+ReferenceModule reference_hyena(const YAML::Node& config, const std::string& variant);
+ReferenceModule reference_h3(const YAML::Node& config, const std::string& variant);
+ReferenceModule reference_m2_sequence_mixer(const YAML::Node& config, const std::string& variant);
 ReferenceModule reference_primer(const YAML::Node& config, const std::string& variant);
 ReferenceModule reference_m2_blockdiag_linear(const YAML::Node& config, const std::string& variant);
 ReferenceModule reference_m2_dimension_mixer(const YAML::Node& config, const std::string& variant);
@@ -14,6 +17,9 @@ ReferenceModule reference_m2_dimension_mixer(const YAML::Node& config, const std
 const std::vector<ReferenceEntry>& reference_registry() {
   static const std::vector<ReferenceEntry> entries = {
       {"attention", reference_attention},
+      {"hyena", reference_hyena},
+      {"h3", reference_h3},
+      {"m2_sequence_mixer", reference_m2_sequence_mixer},
       {"primer", reference_primer},
       {"m2_blockdiag_linear", reference_m2_blockdiag_linear},
       {"m2_dimension_mixer", reference_m2_dimension_mixer},

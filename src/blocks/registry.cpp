@@ -4,11 +4,17 @@ namespace herd {
 
 // Each block file defines its factory; one line below registers it.
 SequenceMixer make_attention(const MixerContext&, cfg::ConfigMap&);
+SequenceMixer make_hyena(const MixerContext&, cfg::ConfigMap&);
+SequenceMixer make_h3(const MixerContext&, cfg::ConfigMap&);
+SequenceMixer make_m2(const MixerContext&, cfg::ConfigMap&);
 SequenceMixer make_primer(const MixerContext&, cfg::ConfigMap&);
 
 const std::vector<MixerEntry>& mixer_registry() {
   static const std::vector<MixerEntry> entries = {
       {"attention", "multi-head softmax attention (causal or bidirectional)", make_attention},
+      {"hyena", "Hyena operator: implicit long convolutions with gating (causal)", make_hyena},
+      {"h3", "H3: shift-SSM and diagonal-SSM long convolutions with gating (causal)", make_h3},
+      {"m2", "Monarch Mixer sequence mixer (gated implicit long conv, causal or bidir)", make_m2},
       {"primer", "Primer multi-dconv-head attention (depthwise conv on q, k, v)", make_primer},
   };
   return entries;

@@ -1,0 +1,108 @@
+#include "blocks/h3.h"
+
+#include "blocks/long_conv_common.h"
+#include "ops/fft_conv.h"
+
+namespace herd {
+
+H3Impl::H3Impl(const H3Options& o) : options(o) {
+  const int64_t Dm = o.d_model;
+  HERD_CHECK(Dm > 0, "h3: d_model must be positive, got ", Dm);
+  HERD_CHECK(o.head_dim >= 1 && Dm % o.head_dim == 0, "h3: head_dim must divide d_model ", Dm,
+             ", got ", o.head_dim);
+  HERD_CHECK(o.d_state >= 2 && o.d_state % 2 == 0, "h3: d_state must be even and >= 2, got ",
+             o.d_state);
+  const int64_t H = Dm / o.head_dim;
+  // Registration order as the reference.
+  q_proj = register_module("q_proj", torch::nn::Linear(Dm, Dm));
+  k_proj = register_module("k_proj", torch::nn::Linear(Dm, Dm));
+  v_proj = register_module("v_proj", torch::nn::Linear(Dm, Dm));
+  ssm_k_kernel = register_module("ssm_k_kernel", ops::ShiftSSMKernel(Dm, o.d_state));
+  ssm_k_D = register_parameter("ssm_k_D", torch::randn({Dm}));
+  kernel =
+      register_module("kernel", ops::DiagSSMKernel(H, o.d_state, o.measure, o.dt_min, o.dt_max));
+  D = register_parameter("D", torch::randn({H}));
+  output_linear = register_module("output_linear", torch::nn::Linear(Dm, Dm));
+}
+
+torch::Tensor H3Impl::forward(const torch::Tensor& u) {
+  check_mixer_input("h3", u, options.d_model, options.l_max);
+  const int64_t B = u.size(0), L = u.size(1), hd = options.head_dim, H = options.d_model / hd;
+  auto q = q_proj(u).transpose(1, 2);  // (B, D, L)
+  auto k = k_proj(u).transpose(1, 2);
+  auto v = v_proj(u).transpose(1, 2);
+  k = ops::fft_conv(k, ssm_k_kernel(L), ssm_k_D);
+  auto Kd = kernel(L);  // (H, L)
+  torch::Tensor y;
+  if (hd == 1) {
+    y = ops::fft_conv(k * v, Kd, D) * q;
+  } else {
+    // kv[b, d1, d2, h, l] = k[h*hd+d1] v[h*hd+d2]: the SSM runs over h for every (d1, d2).
+    auto kv = (k.reshape({B, H, hd, 1, L}) * v.reshape({B, H, 1, hd, L})).permute({0, 2, 3, 1, 4});
+    auto yh = ops::fft_conv(kv, Kd, D);
+    auto qh = q.reshape({B, H, hd, L}).transpose(1, 2).unsqueeze(2);  // (B, d1, 1, H, L)
+    y = (yh * qh).sum(1).reshape({B, hd * H, L});                     // channel d2*H + h
+  }
+  return output_linear(y.transpose(1, 2));
+}
+
+SequenceMixer make_h3(const MixerContext& ctx, cfg::ConfigMap& opt) {
+  H3Options o;
+  o.d_model = ctx.d_model;
+  o.l_max = ctx.max_seq_len;
+  o.d_state = opt.get_int("d_state", o.d_state, 2);
+  if (o.d_state % 2 != 0)
+    opt.fail("d_state", str("expected an even integer (N/2 complex modes), got ", o.d_state));
+  o.head_dim = opt.get_int("head_dim", o.head_dim, 1);
+  if (ctx.d_model % o.head_dim != 0)
+    opt.fail("head_dim", str("must divide d_model ", ctx.d_model, ", got ", o.head_dim));
+  o.measure = opt.get_choice("measure", o.measure, {"diag-lin", "diag-inv"});
+  o.dt_min = opt.get_double("dt_min", o.dt_min, 1e-12);
+  o.dt_max = opt.get_double("dt_max", o.dt_max, o.dt_min);
+  if (!ctx.causal)
+    throw Error(str(opt.file(), " ", opt.path(),
+                    ": h3 is causal only; use mixer m2 for a bidirectional stack"));
+  return H3(o).ptr();
+}
+
+ReferenceModule reference_h3(const YAML::Node& config, const std::string& variant) {
+  const std::string block = "h3";
+  ref::check_keys(config, block,
+                  {"d_model", "d_state", "l_max", "head_dim", "use_fast_fftconv", "dropout",
+                   "layer_idx", "lr", "mode", "measure", "dt_min", "dt_max", "disc", "real_type",
+                   "deterministic", "rank", "channels", "n_ssm"});
+  auto str_or = [&](const char* key, const std::string& def) {
+    return config[key] && !config[key].IsNull() ? config[key].as<std::string>() : def;
+  };
+  HERD_CHECK(str_or("mode", "diag") == "diag", block, " config: key \"mode\": expected \"diag\"");
+  HERD_CHECK(str_or("disc", "bilinear") == "bilinear", block,
+             " config: key \"disc\": expected \"bilinear\"");
+  HERD_CHECK(str_or("real_type", "exp") == "exp", block,
+             " config: key \"real_type\": expected \"exp\"");
+  HERD_CHECK(ref::get_int(config, block, "channels", 1) == 1, block,
+             " config: key \"channels\": expected 1");
+  H3Options o;
+  o.d_model = ref::get_int(config, block, "d_model");
+  o.l_max = ref::get_int(config, block, "l_max");
+  o.d_state = ref::get_int(config, block, "d_state", 64);
+  o.head_dim = ref::get_int(config, block, "head_dim", 1);
+  o.measure = str_or("measure", "diag-lin");
+  if (o.measure != "diag-inv") o.measure = "diag-lin";  // init only; the file sets values
+  o.dt_min = ref::get_double(config, block, "dt_min", 0.001);
+  o.dt_max = ref::get_double(config, block, "dt_max", 0.1);
+  auto m = H3(o);
+  auto rm =
+      mirrored_reference(m.ptr(), [p = m.ptr()](const torch::Tensor& x) { return p->forward(x); });
+  // safari nests each SSKernel's parameters one level deeper (SSKernel.kernel.*).
+  std::map<std::string, std::string> names;
+  for (const auto& [ref_name, herd_name] : rm.name_map) {
+    std::string r = ref_name;
+    for (const std::string prefix : {"ssm_k_kernel.", "kernel."})
+      if (r.rfind(prefix, 0) == 0) r = prefix + "kernel." + r.substr(prefix.size());
+    names[r] = herd_name;
+  }
+  rm.name_map = names;
+  return rm;
+}
+
+}  // namespace herd

@@ -1,0 +1,125 @@
+#include "blocks/hyena.h"
+
+#include "blocks/long_conv_common.h"
+#include "ops/fft_conv.h"
+#include "ops/short_conv.h"
+
+namespace herd {
+
+HyenaImpl::HyenaImpl(const HyenaOptions& o) : options(o) {
+  const int64_t D = o.d_model, N = o.order;
+  HERD_CHECK(D > 0, "hyena: d_model must be positive, got ", D);
+  HERD_CHECK(N >= 2, "hyena: order must be >= 2, got ", N);
+  HERD_CHECK(o.short_filter_order >= 1, "hyena: short_filter_order must be >= 1, got ",
+             o.short_filter_order);
+  // Registration order as the reference: projections, short filter, implicit filter.
+  out_proj = register_module("out_proj", torch::nn::Linear(D, D));
+  in_proj = register_module("in_proj", torch::nn::Linear(D, (N + 1) * D));
+  const int64_t width = (N + 1) * D;
+  short_filter = register_module(
+      "short_filter", torch::nn::Conv1d(torch::nn::Conv1dOptions(width, width, o.short_filter_order)
+                                            .groups(width)
+                                            .padding(o.short_filter_order - 1)));
+  ops::ImplicitFilterOptions f;
+  f.channels = (N - 1) * D;
+  f.l_max = o.l_max;
+  f.order = o.filter_order;
+  f.emb_dim = o.emb_dim;
+  f.w = o.w;
+  f.num_inner_mlps = o.num_inner_mlps;
+  f.modulate = o.modulate;
+  filter_fn = register_module("filter_fn", ops::ImplicitFilter(f));
+}
+
+torch::Tensor HyenaImpl::forward(const torch::Tensor& u) {
+  const int64_t D = options.d_model, N = options.order;
+  check_mixer_input("hyena", u, D, options.l_max);
+  const int64_t L = u.size(1);
+  auto z = in_proj(u).transpose(1, 2);  // (B, (N+1)D, L): chunks x0, .., x_{N-1}, v
+  z = ops::short_conv(z, short_filter->weight, short_filter->bias);
+  auto x = z.split(D, 1);
+  // Filter channel d*(N-1)+o serves recurrence step o; the skip term uses the same layout.
+  auto k = filter_fn->filter(L).reshape({D, N - 1, L});
+  auto skip = filter_fn->bias.view({D, N - 1});
+  auto v = x[N];
+  for (int64_t o = 0; o < N - 1; ++o)  // step o gates with x_{N-1-o}
+    v = ops::fft_conv(v * x[N - 1 - o], k.select(1, o), skip.select(1, o));
+  return out_proj((v * x[0]).transpose(1, 2));
+}
+
+SequenceMixer make_hyena(const MixerContext& ctx, cfg::ConfigMap& opt) {
+  HyenaOptions o;
+  o.d_model = ctx.d_model;
+  o.l_max = ctx.max_seq_len;
+  o.order = opt.get_int("order", o.order, 2);
+  o.filter_order = opt.get_int("filter_order", o.filter_order, 1);
+  o.emb_dim = opt.get_int("emb_dim", o.emb_dim, 3);
+  if (o.emb_dim % 2 == 0)
+    opt.fail("emb_dim",
+             str("expected an odd integer >= 3 (t, cos and sin bands), got ", o.emb_dim));
+  o.w = opt.get_double("w", o.w);
+  o.short_filter_order = opt.get_int("short_filter_order", o.short_filter_order, 1);
+  o.num_inner_mlps = opt.get_int("num_inner_mlps", o.num_inner_mlps, 0);
+  o.modulate = opt.get_bool("modulate", o.modulate);
+  if (!ctx.causal)
+    throw Error(str(opt.file(), " ", opt.path(),
+                    ": hyena is causal only; use mixer m2 for a bidirectional stack"));
+  return Hyena(o).ptr();
+}
+
+ReferenceModule reference_hyena(const YAML::Node& config, const std::string& variant) {
+  const std::string block = "hyena";
+  ref::check_keys(config, block,
+                  {"d_model",
+                   "l_max",
+                   "order",
+                   "filter_order",
+                   "num_heads",
+                   "inner_factor",
+                   "num_blocks",
+                   "outer_mixing",
+                   "post_order_ffn",
+                   "short_filter_order",
+                   "activation",
+                   "dropout",
+                   "filter_dropout",
+                   "emb_dim",
+                   "w",
+                   "modulate",
+                   "lr_pos_emb",
+                   "lr",
+                   "wd",
+                   "bias",
+                   "num_inner_mlps",
+                   "normalized",
+                   "fused_fft_conv",
+                   "fused_bias_fc",
+                   "jit_filter",
+                   "return_state"});
+  HERD_CHECK(ref::get_int(config, block, "num_heads", 1) == 1 &&
+                 ref::get_int(config, block, "inner_factor", 1) == 1 &&
+                 ref::get_int(config, block, "num_blocks", 1) == 1,
+             block, " config: num_heads, inner_factor and num_blocks must be 1");
+  HERD_CHECK(!ref::get_bool(config, block, "outer_mixing", false) &&
+                 !ref::get_bool(config, block, "post_order_ffn", false) &&
+                 !ref::get_bool(config, block, "normalized", false) &&
+                 ref::get_bool(config, block, "bias", true),
+             block, " config: outer_mixing, post_order_ffn, normalized must be false, bias true");
+  HERD_CHECK(!config["activation"] || config["activation"].as<std::string>() == "id", block,
+             " config: key \"activation\": expected \"id\"");
+  HyenaOptions o;
+  o.d_model = ref::get_int(config, block, "d_model");
+  o.l_max = ref::get_int(config, block, "l_max");
+  o.order = ref::get_int(config, block, "order", 2);
+  o.filter_order = ref::get_int(config, block, "filter_order", 64);
+  o.emb_dim = ref::get_int(config, block, "emb_dim", 3);
+  o.w = ref::get_double(config, block, "w", 1.0);
+  o.short_filter_order = ref::get_int(config, block, "short_filter_order", 3);
+  o.num_inner_mlps = ref::get_int(config, block, "num_inner_mlps", 2);
+  o.modulate = ref::get_bool(config, block, "modulate", true);
+  auto m = Hyena(o);
+  return mirrored_reference(m.ptr(),
+                            [p = m.ptr()](const torch::Tensor& x) { return p->forward(x); });
+}
+
+}  // namespace herd

@@ -1,0 +1,44 @@
+// Hyena operator (Poli et al. 2023; safari src/models/sequence/hyena.py:HyenaOperator with
+// num_heads = inner_factor = num_blocks = 1). With N = order:
+//   x0, .., x_{N-1}, v = split(shortconv(in_proj(u)), D)
+//   for o in 0..N-2:  v = longconv(v * x_{N-1-o}; h[:, d*(N-1)+o], Dskip = filter_fn.bias[..])
+//   y = out_proj(v * x0)
+// Causal only. Parameter names equal the reference's (in_proj, out_proj, short_filter,
+// filter_fn.*), so the reference name map is the identity.
+#pragma once
+
+#include "blocks/mixer.h"
+#include "blocks/reference.h"
+#include "ops/implicit_filter.h"
+
+namespace herd {
+
+struct HyenaOptions {
+  int64_t d_model = 0;
+  int64_t l_max = 0;
+  int64_t order = 2;          // depth of the recurrence, >= 2
+  int64_t filter_order = 64;  // implicit-filter MLP width
+  int64_t emb_dim = 3;        // positional features (odd, >= 3)
+  double w = 1.0;             // Sin frequency init
+  int64_t short_filter_order = 3;
+  int64_t num_inner_mlps = 2;
+  bool modulate = true;
+};
+
+class HyenaImpl : public SequenceMixerImpl {
+ public:
+  explicit HyenaImpl(const HyenaOptions& o);
+  torch::Tensor forward(const torch::Tensor& u) override;  // [B, L, D] -> [B, L, D]
+
+  HyenaOptions options;
+  torch::nn::Linear in_proj{nullptr}, out_proj{nullptr};  // D -> (N+1)D, D -> D
+  torch::nn::Conv1d short_filter{nullptr};                // depthwise, (N+1)D channels
+  ops::ImplicitFilter filter_fn{nullptr};                 // (N-1)D channels, (d, o) interleaved
+};
+TORCH_MODULE(Hyena);
+
+SequenceMixer make_hyena(const MixerContext& ctx, cfg::ConfigMap& options);
+// Conformance adapter: config = HyenaOperator constructor arguments.
+ReferenceModule reference_hyena(const YAML::Node& config, const std::string& variant);
+
+}  // namespace herd

@@ -1,0 +1,99 @@
+#include "blocks/monarch_mixer.h"
+
+#include "blocks/long_conv_common.h"
+#include "ops/fft_conv.h"
+#include "ops/short_conv.h"
+
+namespace herd {
+
+MonarchMixerImpl::MonarchMixerImpl(const MonarchMixerOptions& o) : options(o) {
+  const int64_t D = o.d_model;
+  HERD_CHECK(D > 0, "m2: d_model must be positive, got ", D);
+  HERD_CHECK(o.short_filter_order >= 1, "m2: short_filter_order must be >= 1, got ",
+             o.short_filter_order);
+  ops::ImplicitFilterOptions f;
+  f.channels = D;
+  f.l_max = o.l_max;
+  f.order = o.filter_order;
+  f.emb_dim = o.emb_dim;
+  f.w = o.w;
+  f.w_mod = o.w_mod;
+  f.num_inner_mlps = o.num_inner_mlps;
+  f.modulate = o.modulate;
+  f.bidirectional = o.bidirectional;
+  // Registration order as the reference.
+  filter_fn = register_module("filter_fn", ops::ImplicitFilter(f));
+  if (o.residual_long_conv) filter_fn2 = register_module("filter_fn2", ops::ImplicitFilter(f));
+  in_linear = register_module("in_linear", torch::nn::Linear(D, 3 * D));
+  out_linear = register_module("out_linear", torch::nn::Linear(D, D));
+  const int64_t width = 3 * D;
+  short_filter = register_module(
+      "short_filter", torch::nn::Conv1d(torch::nn::Conv1dOptions(width, width, o.short_filter_order)
+                                            .groups(width)
+                                            .padding(o.short_filter_order - 1)));
+}
+
+torch::Tensor MonarchMixerImpl::long_conv(ops::ImplicitFilter& f, const torch::Tensor& x,
+                                          int64_t L) {
+  if (!options.bidirectional) return ops::fft_conv(x, f->filter(L), f->bias);
+  return ops::fft_conv_bidirectional(x, f->filter(L), f->filter_rev(L), f->bias);
+}
+
+torch::Tensor MonarchMixerImpl::forward(const torch::Tensor& u) {
+  const int64_t D = options.d_model;
+  check_mixer_input("m2", u, D, options.l_max);
+  const int64_t L = u.size(1);
+  auto z = in_linear(u).transpose(1, 2);  // (B, 3D, L): chunks x1, x2, v
+  z = ops::short_conv(z, short_filter->weight, short_filter->bias);
+  auto x = z.split(D, 1);
+  auto y = long_conv(filter_fn, x[2] * x[0], L) * x[1];
+  // The residual long conv reads the block input itself and is added after the x2 gate.
+  if (filter_fn2) y = y + long_conv(filter_fn2, u.transpose(1, 2), L);
+  return out_linear(y.transpose(1, 2));
+}
+
+SequenceMixer make_m2(const MixerContext& ctx, cfg::ConfigMap& opt) {
+  MonarchMixerOptions o;
+  o.d_model = ctx.d_model;
+  o.l_max = ctx.max_seq_len;
+  o.bidirectional = opt.get_bool("bidirectional", !ctx.causal);
+  if (ctx.causal && o.bidirectional)
+    opt.fail("bidirectional", "must be false in a causal stack (future tokens would leak)");
+  o.filter_order = opt.get_int("filter_order", o.filter_order, 1);
+  o.emb_dim = opt.get_int("emb_dim", o.emb_dim, 3);
+  if (o.emb_dim % 2 == 0)
+    opt.fail("emb_dim",
+             str("expected an odd integer >= 3 (t, cos and sin bands), got ", o.emb_dim));
+  o.w = opt.get_double("w", o.w);
+  o.w_mod = opt.get_double("w_mod", o.w_mod);
+  o.residual_long_conv = opt.get_bool("residual_long_conv", o.residual_long_conv);
+  o.short_filter_order = opt.get_int("short_filter_order", o.short_filter_order, 1);
+  o.num_inner_mlps = opt.get_int("num_inner_mlps", o.num_inner_mlps, 0);
+  o.modulate = opt.get_bool("modulate", o.modulate);
+  return MonarchMixer(o).ptr();
+}
+
+ReferenceModule reference_m2_sequence_mixer(const YAML::Node& config, const std::string& variant) {
+  const std::string block = "m2_sequence_mixer";
+  ref::check_keys(
+      config, block,
+      {"d_model", "l_max", "dropout", "hyena_kernel_lr", "bidirectional", "hyena_lr_pos_emb",
+       "hyena_w", "hyena_w_mod", "hyena_wd", "hyena_emb_dim", "hyena_filter_dropout",
+       "hyena_filter_order", "residual_long_conv", "hyena_training_additions"});
+  HERD_CHECK(!ref::get_bool(config, block, "hyena_training_additions", false), block,
+             " config: key \"hyena_training_additions\": expected false (no LayerNorm/dropout)");
+  MonarchMixerOptions o;
+  o.d_model = ref::get_int(config, block, "d_model");
+  o.l_max = ref::get_int(config, block, "l_max", 128);
+  o.bidirectional = ref::get_bool(config, block, "bidirectional", false);
+  o.filter_order = ref::get_int(config, block, "hyena_filter_order", 16);
+  o.emb_dim = ref::get_int(config, block, "hyena_emb_dim", 3);
+  o.w = ref::get_double(config, block, "hyena_w", 10.0);
+  o.w_mod = ref::get_double(config, block, "hyena_w_mod", 1.0);
+  o.residual_long_conv = ref::get_bool(config, block, "residual_long_conv", false);
+  auto m = MonarchMixer(o);
+  return mirrored_reference(m.ptr(),
+                            [p = m.ptr()](const torch::Tensor& x) { return p->forward(x); });
+}
+
+}  // namespace herd

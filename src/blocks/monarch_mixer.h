@@ -1,0 +1,50 @@
+// Monarch Mixer sequence mixer (Fu et al. 2023; m2 bert/src/mm/monarch_mixer_sequence_mixer.py:
+// MonarchMixerSequenceMixing without the training additions):
+//   x1, x2, v = split(shortconv(in_linear(u)), D)
+//   y = conv_1(v * x1) * x2  [+ conv_2(u)  when residual_long_conv]
+//   out = out_linear(y)
+// conv_i is a long convolution with implicit filter filter_fn{,2} and skip filter_fn{,2}.bias;
+// bidirectional adds a reverse (anti-causal) kernel from implicit_filter_rev (see fft_conv.h).
+// Parameter names equal the reference's, so the reference name map is the identity.
+#pragma once
+
+#include "blocks/mixer.h"
+#include "blocks/reference.h"
+#include "ops/implicit_filter.h"
+
+namespace herd {
+
+struct MonarchMixerOptions {
+  int64_t d_model = 0;
+  int64_t l_max = 0;
+  bool bidirectional = false;
+  int64_t filter_order = 16;  // hyena_filter_order (M2-BERT configs use 128)
+  int64_t emb_dim = 3;        // hyena_emb_dim (M2-BERT configs use 5)
+  double w = 10.0;            // hyena_w
+  double w_mod = 1.0;         // hyena_w_mod
+  bool residual_long_conv = false;
+  int64_t short_filter_order = 3;
+  int64_t num_inner_mlps = 2;
+  bool modulate = true;
+};
+
+class MonarchMixerImpl : public SequenceMixerImpl {
+ public:
+  explicit MonarchMixerImpl(const MonarchMixerOptions& o);
+  torch::Tensor forward(const torch::Tensor& u) override;  // [B, L, D] -> [B, L, D]
+
+  MonarchMixerOptions options;
+  ops::ImplicitFilter filter_fn{nullptr}, filter_fn2{nullptr};  // filter_fn2: residual conv
+  torch::nn::Linear in_linear{nullptr}, out_linear{nullptr};    // D -> 3D, D -> D
+  torch::nn::Conv1d short_filter{nullptr};                      // depthwise, 3D channels
+
+ private:
+  torch::Tensor long_conv(ops::ImplicitFilter& f, const torch::Tensor& x, int64_t L);
+};
+TORCH_MODULE(MonarchMixer);
+
+SequenceMixer make_m2(const MixerContext& ctx, cfg::ConfigMap& options);
+// Conformance adapter: config = MonarchMixerSequenceMixing constructor arguments.
+ReferenceModule reference_m2_sequence_mixer(const YAML::Node& config, const std::string& variant);
+
+}  // namespace herd
