@@ -1,10 +1,11 @@
 #include "conformance/conformance.h"
 
+#include <dirent.h>
+#include <sys/stat.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
 #include <cmath>
-#include <filesystem>
 #include <limits>
 #include <map>
 #include <set>
@@ -13,8 +14,24 @@
 #include "core/error.h"
 
 namespace herd::conformance {
-namespace fs = std::filesystem;
 namespace {
+
+// POSIX instead of std::filesystem: torch's wheels export their own (broken) copies of the
+// std::filesystem symbols (pytorch/pytorch#133437), which interpose on libstdc++'s.
+std::string base_name(const std::string& path) {
+  const auto slash = path.find_last_of('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+bool is_directory(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
 
 bool starts_with(const std::string& s, const std::string& p) {
   return s.rfind(p, 0) == 0;
@@ -220,7 +237,7 @@ const TensorCheck* CheckResult::worst() const {
 
 CheckResult check_golden(const io::SafeTensors& golden, torch::Dtype dtype, const Options& opt) {
   CheckResult res;
-  res.file = fs::path(golden.file).filename().string();
+  res.file = base_name(golden.file);
   res.dtype = dtype;
   try {
     run_check(golden, dtype, opt, res);
@@ -249,7 +266,7 @@ std::vector<CheckResult> check_file(const std::string& path, const Options& opt)
   } catch (const std::exception& e) {
     for (auto dtype : opt.dtypes) {
       CheckResult r;
-      r.file = fs::path(path).filename().string();
+      r.file = base_name(path);
       r.dtype = dtype;
       r.error = e.what();
       out.push_back(r);
@@ -261,14 +278,17 @@ std::vector<CheckResult> check_file(const std::string& path, const Options& opt)
 }
 
 std::vector<CheckResult> check_dir(const std::string& dir, const Options& opt, std::ostream* out) {
-  HERD_CHECK(fs::is_directory(dir), dir, ": not a directory (expected a folder of *.safetensors)");
+  HERD_CHECK(is_directory(dir), dir, ": not a directory (expected a folder of *.safetensors)");
   std::vector<std::string> files;
-  for (const auto& e : fs::directory_iterator(dir)) {
-    const auto name = e.path().filename().string();
-    if (e.path().extension() != ".safetensors") continue;
+  DIR* d = ::opendir(dir.c_str());
+  HERD_CHECK(d, dir, ": cannot list directory");
+  while (const dirent* e = ::readdir(d)) {
+    const std::string name = e->d_name;
+    if (!ends_with(name, ".safetensors")) continue;
     if (!opt.filter.empty() && name.find(opt.filter) == std::string::npos) continue;
-    files.push_back(e.path().string());
+    files.push_back(dir + "/" + name);
   }
+  ::closedir(d);
   std::sort(files.begin(), files.end());
   HERD_CHECK(!files.empty(), dir, ": no *.safetensors files",
              opt.filter.empty() ? "" : str(" matching --filter \"", opt.filter, "\""));
