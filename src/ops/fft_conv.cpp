@@ -1,5 +1,7 @@
 #include "ops/fft_conv.h"
 
+#include <ATen/autocast_mode.h>
+
 #include <algorithm>
 
 #include "core/error.h"
@@ -24,21 +26,30 @@ torch::ScalarType compute_dtype(const torch::Tensor& x) {
   return (t == torch::kHalf || t == torch::kBFloat16) ? torch::kFloat : t;
 }
 
-torch::Tensor add_skip(const torch::Tensor& y, const torch::Tensor& x, const torch::Tensor& D) {
-  return D.defined() ? y + x * D.unsqueeze(-1) : y;
-}
-
-// y = irfft(rfft(x, n) * rfft(kc, n))[..., :L] for a length-n circular kernel kc that the
-// caller laid out so that no product wraps into [0, L).
-torch::Tensor circular_apply(const torch::Tensor& x, const torch::Tensor& kc, int64_t n) {
+// y = irfft(rfft(x, n) * rfft(kc, n))[..., :L] + D x for a length-n circular kernel kc that
+// the caller laid out so that no product wraps into [0, L).
+torch::Tensor circular_apply(const torch::Tensor& x, const torch::Tensor& kc, int64_t n,
+                             const torch::Tensor& D) {
   const auto dt = compute_dtype(x);
   const int64_t L = x.size(-1);
-  auto X = torch::fft::rfft(x.to(dt), n, -1);
-  auto K = torch::fft::rfft(kc.to(dt), n, -1);
-  return torch::fft::irfft(X * K, n, -1).narrow(-1, 0, L).to(x.scalar_type());
+  auto xc = x.to(dt);
+  auto y =
+      torch::fft::irfft(torch::fft::rfft(xc, n, -1) * torch::fft::rfft(kc.to(dt), n, -1), n, -1)
+          .narrow(-1, 0, L);
+  if (D.defined()) y = y + xc * D.to(dt).unsqueeze(-1);
+  return y.to(x.scalar_type());
 }
 
 }  // namespace
+
+AutocastOff::AutocastOff(c10::DeviceType device)
+    : device_(device), was_enabled_(at::autocast::is_autocast_enabled(device)) {
+  if (was_enabled_) at::autocast::set_autocast_enabled(device_, false);
+}
+
+AutocastOff::~AutocastOff() {
+  if (was_enabled_) at::autocast::set_autocast_enabled(device_, true);
+}
 
 int64_t fft_fast_size(int64_t n) {
   HERD_CHECK(n >= 1, "fft_fast_size: n must be >= 1, got ", n);
@@ -53,10 +64,10 @@ int64_t fft_fast_size(int64_t n) {
 torch::Tensor fft_conv(const torch::Tensor& x, const torch::Tensor& k, const torch::Tensor& D) {
   check_args("fft_conv", x, k, D);
   const int64_t L = x.size(-1), Lk = std::min<int64_t>(k.size(1), L);
-  if (Lk == 0) return add_skip(torch::zeros_like(x), x, D);
+  if (Lk == 0) return D.defined() ? x * D.unsqueeze(-1) : torch::zeros_like(x);
   // Linear convolution of lengths L and Lk has L+Lk-1 terms; any n >= that is exact.
   const int64_t n = fft_fast_size(L + Lk - 1);
-  return add_skip(circular_apply(x, k.narrow(1, 0, Lk), n), x, D);
+  return circular_apply(x, k.narrow(1, 0, Lk), n, D);
 }
 
 torch::Tensor fft_conv_bidirectional(const torch::Tensor& x, const torch::Tensor& kf,
@@ -71,18 +82,18 @@ torch::Tensor fft_conv_bidirectional(const torch::Tensor& x, const torch::Tensor
   const int64_t n = fft_fast_size(std::max<int64_t>({L + Lf - 1, L + Lr, 1}));
   auto gap = torch::zeros({C, n - Lf - Lr}, kf.options());
   auto kc = torch::cat({kf.narrow(1, 0, Lf), gap, kr.narrow(1, 0, Lr).to(kf.dtype()).flip(-1)}, 1);
-  return add_skip(circular_apply(x, kc, n), x, D);
+  return circular_apply(x, kc, n, D);
 }
 
 torch::Tensor long_conv_direct(const torch::Tensor& x, const torch::Tensor& k,
                                const torch::Tensor& D) {
   check_args("long_conv_direct", x, k, D);
   const int64_t L = x.size(-1), Lk = std::min<int64_t>(k.size(1), L);
-  auto y = torch::zeros_like(x);
+  auto y = D.defined() ? x * D.unsqueeze(-1) : torch::zeros_like(x);
   for (int64_t j = 0; j < Lk; ++j)  // lag j: y[t] += k[j] x[t-j]
     y = y +
         F::pad(x.narrow(-1, 0, L - j) * k.select(1, j).unsqueeze(-1), F::PadFuncOptions({j, 0}));
-  return add_skip(y, x, D);
+  return y;
 }
 
 torch::Tensor long_conv_bidirectional_direct(const torch::Tensor& x, const torch::Tensor& kf,

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "core/error.h"
+#include "ops/fft_conv.h"
 
 namespace herd::ops {
 
@@ -85,6 +86,7 @@ ImplicitFilterImpl::ImplicitFilterImpl(const ImplicitFilterOptions& o) : options
 torch::Tensor ImplicitFilterImpl::generate(FilterMlp& mlp, int64_t L) {
   HERD_CHECK(L >= 1 && L <= options.l_max, "implicit filter: sequence length must be in [1, ",
              options.l_max, "] (l_max), got ", L);
+  AutocastOff fp32(pos_emb->z.device().type());
   auto h = mlp(pos_emb->z.narrow(1, 0, L));  // (1, L, channels)
   if (options.modulate) h = modulation(pos_emb->t.narrow(1, 0, L), h);
   return h.select(0, 0).t();  // (channels, L)

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "ops/fft_conv.h"
 
 namespace herd::ops {
 
@@ -18,6 +19,7 @@ ShiftSSMKernelImpl::ShiftSSMKernelImpl(int64_t H, int64_t N) {
 }
 
 torch::Tensor ShiftSSMKernelImpl::forward(int64_t L) {
+  AutocastOff fp32(B.device().type());
   const int64_t H = B.size(0), N = B.size(1), n = 2 * N;
   // Cross-correlation of B and C through a size-2N FFT (no wrap for lags < N), as the reference.
   auto k =
@@ -52,6 +54,7 @@ DiagSSMKernelImpl::DiagSSMKernelImpl(int64_t H, int64_t N, const std::string& me
 }
 
 torch::Tensor DiagSSMKernelImpl::forward(int64_t L) {
+  AutocastOff fp32(log_dt.device().type());
   auto dt = torch::exp(log_dt).unsqueeze(-1);  // (H, 1)
   auto A = torch::complex(-torch::exp(inv_A_real), A_imag);
   auto dtA = A * dt;
