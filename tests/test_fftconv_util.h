@@ -6,7 +6,7 @@
 #include <torch/torch.h>
 
 #include <cmath>
-#include <filesystem>
+#include <fstream>
 #include <functional>
 #include <string>
 #include <vector>
@@ -62,7 +62,8 @@ inline std::vector<std::pair<std::string, torch::Tensor>> fd_targets(torch::nn::
 // expects PASS in both; prints the worst tensor of each dtype.
 inline void expect_golden_pass(const std::string& name, bool strict_f32 = false) {
   const std::string path = std::string(HERD_GOLDEN_DIR) + "/" + name + ".safetensors";
-  if (!std::filesystem::exists(path)) GTEST_SKIP() << "golden file not found: " << path;
+  // Not std::filesystem: torch's wheels export broken copies of its symbols (pytorch#133437).
+  if (!std::ifstream(path).good()) GTEST_SKIP() << "golden file not found: " << path;
   conformance::Options opt;
   opt.strict_f32 = strict_f32;
   auto results = conformance::check_file(path, opt);
