@@ -12,6 +12,8 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.fallthrough();
   herd::cli::add_info(app);
+  herd::cli::add_tokenizer(app);
+  herd::cli::add_prepare(app);
   herd::cli::add_conformance(app);
   try {
     app.parse(argc, argv);

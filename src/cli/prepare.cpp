@@ -1,0 +1,37 @@
+// herd prepare text: tokenize documents into train/val shards and a manifest.
+#include <memory>
+
+#include "cli/commands.h"
+#include "data/prepare.h"
+
+namespace herd::cli {
+
+void add_prepare(CLI::App& app) {
+  auto* cmd = app.add_subcommand("prepare", "Turn corpora into token shards for training");
+  cmd->require_subcommand(1);
+  cmd->footer(
+      "Example:\n"
+      "  herd prepare text --input corpus.txt --tokenizer tok.model --out data/corpus");
+
+  auto opt = std::make_shared<data::PrepareOptions>();
+  auto* text = cmd->add_subcommand(
+      "text", "Tokenize .txt/.jsonl(.zst/.gz) documents (EOS after each) into shards");
+  text->add_option("--input", opt->inputs, "Input files")->required();
+  text->add_option("--tokenizer", opt->tokenizer, "SentencePiece .model file")->required();
+  text->add_option("--out", opt->out_dir, "Output directory (shards + manifest.yaml)")->required();
+  text->add_option("--val-fraction", opt->val_fraction, "Share of documents for validation")
+      ->capture_default_str();
+  text->add_option("--shard-tokens", opt->shard_tokens, "Tokens per shard")->capture_default_str();
+  text->add_option("--doc-delimiter", opt->doc_delimiter,
+                   "Line separating documents in text files (empty: one document per file)");
+  text->add_option("--json-field", opt->json_field, "String field of .jsonl lines")
+      ->capture_default_str();
+  text->add_option("--seed", opt->seed, "Seed of the train/val split")->capture_default_str();
+  text->footer(
+      "Example:\n"
+      "  herd prepare text --input /usr/share/games/fortunes/fortunes --doc-delimiter % \\\n"
+      "      --tokenizer data/tok/fortunes.model --out data/fortunes --val-fraction 0.05");
+  text->callback([opt] { data::prepare_text(*opt); });
+}
+
+}  // namespace herd::cli

@@ -1,0 +1,116 @@
+// Training and validation loaders over a prepared dataset directory (its manifest + shards).
+//
+// The train split is one stream of N tokens (shards concatenated in manifest order), cut into
+// samples of seq_len + 1 tokens at stride seq_len: sample i covers [i*T, i*T + T], giving
+// input = tokens [i*T, i*T+T) and target = tokens [i*T+1, i*T+T]. Each epoch visits every
+// sample once in an order fixed by (seed, epoch). The position is global (not per rank), so
+// every rank advances identically and takes its own slice of each global batch.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "data/manifest.h"
+#include "data/shard.h"
+
+namespace herd::data {
+
+// Where the train loader stands; stored in checkpoints.
+struct LoaderState {
+  uint64_t epoch = 0;
+  uint64_t next_sample = 0;  // position within the epoch's order, < num_samples
+  uint64_t seed = 0;
+
+  // "epoch=2 next_sample=17 seed=1337"
+  std::string to_string() const;
+  static LoaderState from_string(const std::string& text);
+  // int64 [4]: {format version 1, epoch, next_sample, seed (bit pattern)}
+  torch::Tensor to_tensor() const;
+  static LoaderState from_tensor(const torch::Tensor& t);
+  bool operator==(const LoaderState& o) const {
+    return epoch == o.epoch && next_sample == o.next_sample && seed == o.seed;
+  }
+  bool operator!=(const LoaderState& o) const { return !(*this == o); }
+};
+
+struct Batch {
+  torch::Tensor input;   // [B, T] int64
+  torch::Tensor target;  // [B, T] int64
+};
+
+// One split's shards as a single token stream (memory-mapped).
+class TokenStream {
+ public:
+  // Checks each shard's count and dtype against the manifest.
+  TokenStream(const DatasetManifest& m, const std::vector<ShardEntry>& shards);
+  uint64_t size() const { return total_; }
+  // Tokens [begin, begin + n) as int64; checks each id < vocab_size.
+  void copy(uint64_t begin, uint64_t n, int64_t* out) const;
+
+ private:
+  std::vector<ShardReader> shards_;
+  std::vector<uint64_t> starts_;  // first global index of each shard
+  uint64_t total_ = 0;
+  int64_t vocab_size_ = 0;
+};
+
+// The number of samples of seq_len + 1 tokens at stride seq_len in `tokens` tokens.
+uint64_t count_samples(uint64_t tokens, int64_t seq_len);
+
+// The order of samples in `epoch`: Fisher-Yates over splitmix64 seeded by (seed, epoch).
+std::vector<uint64_t> epoch_permutation(uint64_t num_samples, uint64_t seed, uint64_t epoch);
+
+class TrainLoader {
+ public:
+  TrainLoader(const DatasetManifest& manifest, int64_t seq_len, uint64_t seed);
+
+  // Rank `rank`'s rows [rank*B/world, (rank+1)*B/world) of the next global batch of
+  // `global_batch` samples (which must divide by world); advances the position by
+  // global_batch samples on every rank, rolling into the next epoch as needed.
+  Batch next_batch(int64_t global_batch, int64_t rank = 0, int64_t world = 1);
+
+  LoaderState state() const { return state_; }
+  // Throws when the state does not fit this dataset (next_sample >= num_samples).
+  void restore(const LoaderState& state);
+
+  uint64_t num_samples() const { return num_samples_; }
+  int64_t seq_len() const { return seq_len_; }
+  uint64_t num_tokens() const { return stream_.size(); }
+
+ private:
+  const std::vector<uint64_t>& order(uint64_t epoch);
+  void fill_row(uint64_t sample, int64_t* row) const;
+
+  TokenStream stream_;
+  int64_t seq_len_;
+  uint64_t num_samples_;
+  LoaderState state_;
+  std::vector<uint64_t> order_;
+  uint64_t order_epoch_ = UINT64_MAX;
+};
+
+// Validation samples in stream order (no shuffle). The last batch may be short.
+class ValLoader {
+ public:
+  ValLoader(const DatasetManifest& manifest, int64_t seq_len);
+
+  // std::nullopt once every sample was returned; then reset() starts over. With world > 1,
+  // rank r gets rows [r*n/world, (r+1)*n/world) of the n samples of this global batch.
+  std::optional<Batch> next_batch(int64_t global_batch, int64_t rank = 0, int64_t world = 1);
+  void reset() { next_ = 0; }
+
+  uint64_t num_samples() const { return num_samples_; }
+  uint64_t position() const { return next_; }
+
+ private:
+  TokenStream stream_;
+  int64_t seq_len_;
+  uint64_t num_samples_;
+  uint64_t next_ = 0;
+};
+
+}  // namespace herd::data

@@ -1,0 +1,227 @@
+#include "data/shard.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+#include "core/error.h"
+#include "data/file_util.h"
+
+// Shards are little-endian on disk; herd writes and maps them natively.
+static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "shard I/O assumes a little-endian host");
+
+namespace herd::data {
+namespace {
+
+std::string shard_name(const std::string& path) {
+  return "shard " + base_name(path);
+}
+
+bool write_all(int fd, const char* data, size_t n) {
+  while (n > 0) {
+    ssize_t w = ::write(fd, data, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return false;
+    data += w;
+    n -= static_cast<size_t>(w);
+  }
+  return true;
+}
+
+}  // namespace
+
+TokenDtype dtype_for_vocab(int64_t vocab_size) {
+  return vocab_size <= 65536 ? TokenDtype::u16 : TokenDtype::u32;
+}
+
+const char* dtype_name(TokenDtype dtype) {
+  return dtype == TokenDtype::u16 ? "uint16" : "uint32";
+}
+
+TokenDtype parse_dtype(const std::string& name, const std::string& where) {
+  if (name == "uint16") return TokenDtype::u16;
+  if (name == "uint32") return TokenDtype::u32;
+  throw Error(str(where, ": token dtype \"", name, "\" (expected uint16 or uint32)"));
+}
+
+size_t dtype_bytes(TokenDtype dtype) {
+  return dtype == TokenDtype::u16 ? 2 : 4;
+}
+
+ShardWriter::ShardWriter(std::string path, TokenDtype dtype)
+    : path_(std::move(path)), tmp_(temp_path_for(path_)), dtype_(dtype) {
+  fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  HERD_CHECK(fd_ >= 0, path_, ": cannot create shard (", std::strerror(errno), ")");
+  // A zero header now; the real one is written by finish() once the count is known.
+  buf_.assign(kShardHeaderBytes, 0);
+  buf_.reserve(1 << 20);
+}
+
+ShardWriter::~ShardWriter() {
+  if (fd_ >= 0) ::close(fd_);
+  if (!finished_) ::unlink(tmp_.c_str());
+}
+
+void ShardWriter::fail(const std::string& message) {
+  ::close(fd_);
+  fd_ = -1;
+  ::unlink(tmp_.c_str());
+  throw Error(str(path_, ": ", message));
+}
+
+void ShardWriter::flush() {
+  if (!write_all(fd_, buf_.data(), buf_.size()))
+    fail(str("write failed (", std::strerror(errno), ")"));
+  buf_.clear();
+}
+
+void ShardWriter::append(const int* ids, size_t n) {
+  HERD_CHECK(fd_ >= 0 && !finished_, path_, ": append after finish or failure");
+  HERD_CHECK(tokens_ + n <= kShardMaxTokens, path_, ": shard would hold more than ",
+             kShardMaxTokens, " tokens (the header count is an int32; use smaller shards)");
+  const int64_t limit = dtype_ == TokenDtype::u16 ? 0xffff : 0xffffffffLL;
+  const size_t width = dtype_bytes(dtype_);
+  for (size_t i = 0; i < n; ++i) {
+    HERD_CHECK(ids[i] >= 0 && ids[i] <= limit, path_, ": token id ", ids[i], " does not fit ",
+               dtype_name(dtype_));
+    if (dtype_ == TokenDtype::u16) {
+      uint16_t v = static_cast<uint16_t>(ids[i]);
+      buf_.insert(buf_.end(), reinterpret_cast<char*>(&v), reinterpret_cast<char*>(&v) + width);
+    } else {
+      uint32_t v = static_cast<uint32_t>(ids[i]);
+      buf_.insert(buf_.end(), reinterpret_cast<char*>(&v), reinterpret_cast<char*>(&v) + width);
+    }
+  }
+  tokens_ += n;
+  if (buf_.size() >= (1 << 20)) flush();
+}
+
+void ShardWriter::finish() {
+  HERD_CHECK(fd_ >= 0 && !finished_, path_, ": finish after finish or failure");
+  flush();
+  int32_t header[kShardHeaderInts] = {};
+  header[0] = dtype_ == TokenDtype::u16 ? kShardMagicU16 : kShardMagicU32;
+  header[1] = dtype_ == TokenDtype::u16 ? kShardVersionU16 : kShardVersionU32;
+  header[2] = static_cast<int32_t>(tokens_);
+  if (::pwrite(fd_, header, sizeof(header), 0) != static_cast<ssize_t>(sizeof(header)))
+    fail(str("header write failed (", std::strerror(errno), ")"));
+  if (::fsync(fd_) != 0) fail(str("fsync failed (", std::strerror(errno), ")"));
+  int rc = ::close(fd_);
+  fd_ = -1;
+  if (rc != 0 || std::rename(tmp_.c_str(), path_.c_str()) != 0) {
+    int err = errno;
+    ::unlink(tmp_.c_str());
+    throw Error(str(path_, ": cannot write shard (", std::strerror(err), ")"));
+  }
+  finished_ = true;
+  sync_parent_dir(path_);
+}
+
+void write_shard(const std::string& path, TokenDtype dtype, const std::vector<int>& ids) {
+  ShardWriter writer(path, dtype);
+  writer.append(ids);
+  writer.finish();
+}
+
+ShardReader::ShardReader(const std::string& path) : path_(path) {
+  const std::string name = shard_name(path);
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  HERD_CHECK(fd >= 0, name, ": cannot open ", path, " (", std::strerror(errno), ")");
+  struct stat st;
+  if (::fstat(fd, &st) != 0) {
+    ::close(fd);
+    throw Error(str(name, ": cannot stat (", std::strerror(errno), ")"));
+  }
+  const uint64_t bytes = static_cast<uint64_t>(st.st_size);
+  if (bytes < kShardHeaderBytes) {
+    ::close(fd);
+    throw Error(str(name, ": truncated: ", bytes, " bytes (expected a ", kShardHeaderBytes,
+                    "-byte header of 256 int32)"));
+  }
+  map_ = ::mmap(nullptr, bytes, PROT_READ, MAP_PRIVATE, fd, 0);
+  int err = errno;
+  ::close(fd);  // the mapping keeps the file alive
+  HERD_CHECK(map_ != MAP_FAILED, name, ": mmap failed (", std::strerror(err), ")");
+  map_bytes_ = bytes;
+  int32_t header[3];
+  std::memcpy(header, map_, sizeof(header));
+  try {
+    if (header[0] == kShardMagicU16) {
+      dtype_ = TokenDtype::u16;
+      HERD_CHECK(header[1] == kShardVersionU16, name, ": version ", header[1], " for magic ",
+                 header[0], " (expected ", kShardVersionU16, ")");
+    } else if (header[0] == kShardMagicU32) {
+      dtype_ = TokenDtype::u32;
+      HERD_CHECK(header[1] == kShardVersionU32, name, ": version ", header[1], " for magic ",
+                 header[0], " (expected ", kShardVersionU32, ")");
+    } else {
+      throw Error(str(name, ": bad magic ", header[0], " (expected ", kShardMagicU16, " or ",
+                      kShardMagicU32, ")"));
+    }
+    HERD_CHECK(header[2] >= 0, name, ": negative token count ", header[2], " in header");
+    tokens_ = static_cast<uint64_t>(header[2]);
+    const uint64_t expected = kShardHeaderBytes + tokens_ * dtype_bytes(dtype_);
+    HERD_CHECK(bytes == expected, name, ": ", bytes, " bytes but the header counts ", tokens_, " ",
+               dtype_name(dtype_), " tokens (expected ", expected, " bytes; ",
+               bytes < expected ? "truncated file" : "trailing bytes or wrong count", ")");
+  } catch (...) {
+    release();
+    throw;
+  }
+  data_ = static_cast<const char*>(map_) + kShardHeaderBytes;
+}
+
+ShardReader::~ShardReader() {
+  release();
+}
+
+void ShardReader::release() {
+  if (map_ != nullptr && map_ != MAP_FAILED) ::munmap(map_, map_bytes_);
+  map_ = nullptr;
+  data_ = nullptr;
+}
+
+ShardReader::ShardReader(ShardReader&& other) noexcept {
+  *this = std::move(other);
+}
+
+ShardReader& ShardReader::operator=(ShardReader&& other) noexcept {
+  if (this != &other) {
+    release();
+    path_ = std::move(other.path_);
+    map_ = other.map_;
+    map_bytes_ = other.map_bytes_;
+    data_ = other.data_;
+    tokens_ = other.tokens_;
+    dtype_ = other.dtype_;
+    other.map_ = nullptr;
+    other.data_ = nullptr;
+    other.tokens_ = 0;
+  }
+  return *this;
+}
+
+void ShardReader::copy(uint64_t begin, uint64_t n, int64_t* out) const {
+  HERD_CHECK(begin <= tokens_ && n <= tokens_ - begin, shard_name(path_), ": read of [", begin,
+             ", ", begin + n, ") past its ", tokens_, " tokens");
+  if (dtype_ == TokenDtype::u16) {
+    const uint16_t* p = reinterpret_cast<const uint16_t*>(data_) + begin;
+    for (uint64_t i = 0; i < n; ++i) out[i] = p[i];
+  } else {
+    const uint32_t* p = reinterpret_cast<const uint32_t*>(data_) + begin;
+    for (uint64_t i = 0; i < n; ++i) out[i] = p[i];
+  }
+}
+
+std::vector<int> ShardReader::read_all() const {
+  std::vector<int> out(tokens_);
+  for (uint64_t i = 0; i < tokens_; ++i) out[i] = static_cast<int>((*this)[i]);
+  return out;
+}
+
+}  // namespace herd::data
