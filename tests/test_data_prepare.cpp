@@ -98,6 +98,10 @@ TEST_F(Prepare, ManifestShardsAndSplit) {
   EXPECT_EQ(m.eos_id, kEosId);
   EXPECT_EQ(m.dtype, TokenDtype::u16);
   EXPECT_EQ(m.seed, 11u);
+  const std::string text = bytes_of(join_path(dir, "manifest.yaml"));
+  EXPECT_EQ(text.rfind("format: herd-dataset\nversion: 1\n", 0), 0u) << text;
+  EXPECT_NE(text.find("\n  val_fraction: 0.1\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("\ntoken_dtype: uint16\n"), std::string::npos) << text;
 
   // Recount independently: documents, tokens (+1 EOS each) and the split rule.
   TextSourceOptions src;

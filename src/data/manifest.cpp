@@ -3,6 +3,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 
 #include "config/node.h"
@@ -40,6 +41,17 @@ std::vector<ShardEntry> read_shards(cfg::ConfigMap& parent, const std::string& k
   return shards;
 }
 
+// The shortest decimal that reads back as the same double ("0.05", not yaml-cpp's
+// "0.050000000000000003").
+std::string shortest_double(double v) {
+  char buf[32];
+  for (int precision = 1; precision <= 17; ++precision) {
+    std::snprintf(buf, sizeof(buf), "%.*g", precision, v);
+    if (std::strtod(buf, nullptr) == v) break;
+  }
+  return buf;
+}
+
 }  // namespace
 
 uint64_t DatasetManifest::train_tokens() const {
@@ -74,7 +86,7 @@ std::string manifest_to_yaml(const DatasetManifest& m) {
   for (const auto& in : m.inputs) out << in;
   out << YAML::EndSeq;
   out << YAML::Key << "doc_delimiter" << YAML::Value << YAML::DoubleQuoted << m.doc_delimiter;
-  out << YAML::Key << "val_fraction" << YAML::Value << m.val_fraction;
+  out << YAML::Key << "val_fraction" << YAML::Value << shortest_double(m.val_fraction);
   out << YAML::Key << "seed" << YAML::Value << m.seed;
   out << YAML::EndMap;
   out << YAML::Key << "documents" << YAML::Value << YAML::BeginMap;
