@@ -13,6 +13,7 @@ ReferenceModule reference_m2_sequence_mixer(const YAML::Node& config, const std:
 ReferenceModule reference_primer(const YAML::Node& config, const std::string& variant);
 ReferenceModule reference_m2_blockdiag_linear(const YAML::Node& config, const std::string& variant);
 ReferenceModule reference_m2_dimension_mixer(const YAML::Node& config, const std::string& variant);
+ReferenceModule reference_gpt(const YAML::Node& config, const std::string& variant);
 
 const std::vector<ReferenceEntry>& reference_registry() {
   static const std::vector<ReferenceEntry> entries = {
@@ -23,6 +24,7 @@ const std::vector<ReferenceEntry>& reference_registry() {
       {"primer", reference_primer},
       {"m2_blockdiag_linear", reference_m2_blockdiag_linear},
       {"m2_dimension_mixer", reference_m2_dimension_mixer},
+      {"gpt", reference_gpt},
   };
   return entries;
 }

@@ -12,6 +12,10 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.fallthrough();
   herd::cli::add_info(app);
+  herd::cli::add_config(app);
+  herd::cli::add_train(app);
+  herd::cli::add_eval(app);
+  herd::cli::add_generate(app);
   herd::cli::add_tokenizer(app);
   herd::cli::add_prepare(app);
   herd::cli::add_conformance(app);

@@ -16,9 +16,13 @@ void add_train(CLI::App& app) {
   struct Args {
     std::string config, run_dir, resume;
     std::vector<std::string> overrides;
+    int64_t stop_after = 0;
   };
   auto args = std::make_shared<Args>();
   cmd->add_option("config", args->config, "YAML config")->required()->check(CLI::ExistingFile);
+  cmd->add_option("--stop-after", args->stop_after,
+                  "Checkpoint and stop after this step (resume later)")
+      ->check(CLI::PositiveNumber);
   cmd->add_option("--set", args->overrides, "Override a config value: key.path=value (repeatable)");
   cmd->add_option("--run-dir", args->run_dir, "Run directory (default: runs/<config name>)");
   cmd->add_option("--resume", args->resume,
@@ -30,7 +34,7 @@ void add_train(CLI::App& app) {
     Config cfg = load_config(args->config, args->overrides);
     if (!args->resume.empty() && args->resume != "auto" && !fs::is_directory(args->resume))
       throw Error(str("--resume ", args->resume, ": expected auto or a checkpoint directory"));
-    RunOptions o{args->run_dir, args->resume, false};
+    RunOptions o{args->run_dir, args->resume, args->stop_after, false};
     train(cfg, o);
   });
 }

@@ -12,7 +12,7 @@ std::string origin_of(const YAML::Node& node, const std::string& file, const std
 }
 
 // A mixer mapping: `type` plus the block's own options (checked when the block is built).
-MixerSpec parse_mixer(cfg::ConfigMap parent, const std::string& key, const MixerSpec& def) {
+MixerSpec parse_mixer(cfg::ConfigMap& parent, const std::string& key, const MixerSpec& def) {
   if (!parent.has(key)) {
     parent.raw(key);
     return def;
@@ -77,8 +77,8 @@ void parse_data(cfg::ConfigMap m, DataConfig& c) {
 void parse_optimizer(cfg::ConfigMap m, OptimizerConfig& c) {
   c.name = m.get_choice("name", c.name, {"adamw"});
   c.lr = m.get_double("lr", c.lr, 0.0, 10.0);
-  auto betas = m.has("betas") ? m.raw("betas") : YAML::Node();
-  if (betas.IsDefined()) {
+  if (m.has("betas")) {
+    YAML::Node betas = m.raw("betas");
     if (!betas.IsSequence() || betas.size() != 2)
       m.fail("betas", "expected a list of two numbers in [0, 1), e.g. [0.9, 0.95]");
     try {
@@ -139,7 +139,7 @@ void parse_logging(cfg::ConfigMap m, LoggingConfig& c) {
 YAML::Node mixer_node(const MixerSpec& spec) {
   YAML::Node n(YAML::NodeType::Map);
   n["type"] = spec.type;
-  for (const auto& kv : spec.options) n[kv.first.Scalar()] = kv.second;
+  for (const auto& kv : spec.options.node()) n[kv.first.Scalar()] = kv.second;
   return n;
 }
 

@@ -9,10 +9,32 @@
 
 namespace herd {
 
+// A YAML tree with value semantics. yaml-cpp nodes are shared handles, and assigning to a
+// handle rewrites the node every other handle sees; copies of configs must not alias.
+class YamlValue {
+ public:
+  YamlValue() = default;
+  YamlValue(const YAML::Node& node) { node_.reset(YAML::Clone(node)); }
+  YamlValue(const YamlValue& other) { node_.reset(YAML::Clone(other.node_)); }
+  YamlValue& operator=(const YamlValue& other) {
+    if (this != &other) node_.reset(YAML::Clone(other.node_));
+    return *this;
+  }
+  operator const YAML::Node&() const { return node_; }
+  YAML::Node& node() { return node_; }
+  const YAML::Node& node() const { return node_; }
+  YAML::Node operator[](const std::string& key) { return node_[key]; }
+  const YAML::Node operator[](const std::string& key) const { return node_[key]; }
+  size_t size() const { return node_.size(); }
+
+ private:
+  YAML::Node node_;
+};
+
 // The mixer of one layer: `type` picks the registered block, `options` are its own keys.
 struct MixerSpec {
   std::string type = "attention";
-  YAML::Node options;  // mapping without `type`; validated by the block's factory
+  YamlValue options;   // mapping without `type`; validated by the block's factory
   std::string origin;  // "file:line model.mixer" for error messages
 };
 
@@ -91,7 +113,7 @@ struct Config {
   TrainConfig train;
   CheckpointConfig checkpoint;
   LoggingConfig logging;
-  YAML::Node resolved;  // every key with its effective value (saved in the run directory)
+  YamlValue resolved;  // every key with its effective value (saved in the run directory)
 
   int64_t seq_len() const { return data.seq_len > 0 ? data.seq_len : model.max_seq_len; }
   int64_t micro_batch() const {

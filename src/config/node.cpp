@@ -59,9 +59,13 @@ std::string ConfigMap::full(const std::string& key) const {
 }
 
 std::string ConfigMap::where(const std::string& key) const {
-  YAML::Node n;
-  if (node_.IsMap()) n = node_[key];
-  return str(line_of(n.IsDefined() ? n : node_, file_), " ", full(key));
+  // Const lookup: a missing key yields an undefined node instead of a zombie that throws.
+  const YAML::Node& map = node_;
+  if (map.IsMap()) {
+    const YAML::Node n = map[key];
+    if (n.IsDefined()) return str(line_of(n, file_), " ", full(key));
+  }
+  return str(line_of(node_, file_), " ", full(key));
 }
 
 void ConfigMap::fail(const std::string& key, const std::string& message) const {
@@ -72,17 +76,19 @@ bool ConfigMap::has(const std::string& key) const {
   return node_.IsMap() && node_[key].IsDefined() && !node_[key].IsNull();
 }
 
-YAML::Node ConfigMap::lookup(const std::string& key) {
+std::optional<YAML::Node> ConfigMap::lookup(const std::string& key) {
   read_.insert(key);
-  if (!node_.IsMap()) return YAML::Node();
-  YAML::Node n = node_[key];
-  if (!n.IsDefined() || n.IsNull()) return YAML::Node();
+  const YAML::Node& map = node_;
+  if (!map.IsMap()) return std::nullopt;
+  YAML::Node n = map[key];
+  if (!n.IsDefined() || n.IsNull()) return std::nullopt;
   return n;
 }
 
 int64_t ConfigMap::get_int(const std::string& key, int64_t def, int64_t min, int64_t max) {
-  YAML::Node n = lookup(key);
-  if (!n.IsDefined()) return def;
+  auto found = lookup(key);
+  if (!found) return def;
+  const YAML::Node& n = *found;
   int64_t v = 0;
   auto expected = [&] {
     if (min == 1 && max == INT64_MAX) return std::string("positive integer");
@@ -98,8 +104,9 @@ int64_t ConfigMap::get_int(const std::string& key, int64_t def, int64_t min, int
 }
 
 double ConfigMap::get_double(const std::string& key, double def, double min, double max) {
-  YAML::Node n = lookup(key);
-  if (!n.IsDefined()) return def;
+  auto found = lookup(key);
+  if (!found) return def;
+  const YAML::Node& n = *found;
   double v = 0;
   if (!n.IsScalar() || !parse_double(n.Scalar(), v))
     fail(key, str("expected a number, got ", shown(n)));
@@ -108,8 +115,9 @@ double ConfigMap::get_double(const std::string& key, double def, double min, dou
 }
 
 bool ConfigMap::get_bool(const std::string& key, bool def) {
-  YAML::Node n = lookup(key);
-  if (!n.IsDefined()) return def;
+  auto found = lookup(key);
+  if (!found) return def;
+  const YAML::Node& n = *found;
   if (n.IsScalar()) {
     const std::string& s = n.Scalar();
     if (s == "true" || s == "True" || s == "yes" || s == "on") return true;
@@ -119,8 +127,9 @@ bool ConfigMap::get_bool(const std::string& key, bool def) {
 }
 
 std::string ConfigMap::get_string(const std::string& key, const std::string& def) {
-  YAML::Node n = lookup(key);
-  if (!n.IsDefined()) return def;
+  auto found = lookup(key);
+  if (!found) return def;
+  const YAML::Node& n = *found;
   if (!n.IsScalar()) fail(key, str("expected a string, got ", shown(n)));
   return n.Scalar();
 }
@@ -137,8 +146,9 @@ std::string ConfigMap::get_choice(const std::string& key, const std::string& def
 
 std::vector<std::string> ConfigMap::get_string_list(const std::string& key,
                                                     const std::vector<std::string>& def) {
-  YAML::Node n = lookup(key);
-  if (!n.IsDefined()) return def;
+  auto found = lookup(key);
+  if (!found) return def;
+  const YAML::Node& n = *found;
   if (n.IsScalar()) return {n.Scalar()};
   if (!n.IsSequence()) fail(key, str("expected a list of strings, got ", shown(n)));
   std::vector<std::string> out;
@@ -151,8 +161,9 @@ std::vector<std::string> ConfigMap::get_string_list(const std::string& key,
 
 std::vector<int64_t> ConfigMap::get_int_list(const std::string& key,
                                              const std::vector<int64_t>& def) {
-  YAML::Node n = lookup(key);
-  if (!n.IsDefined()) return def;
+  auto found = lookup(key);
+  if (!found) return def;
+  const YAML::Node& n = *found;
   if (!n.IsSequence()) fail(key, str("expected a list of integers, got ", shown(n)));
   std::vector<int64_t> out;
   for (const auto& item : n) {
@@ -175,20 +186,23 @@ std::string ConfigMap::require_string(const std::string& key) {
 }
 
 ConfigMap ConfigMap::child(const std::string& key) {
-  return ConfigMap(lookup(key), file_, full(key));
+  auto found = lookup(key);
+  return ConfigMap(found ? *found : YAML::Node(YAML::NodeType::Map), file_, full(key));
 }
 
 std::vector<ConfigMap> ConfigMap::child_list(const std::string& key) {
-  YAML::Node n = lookup(key);
+  auto found = lookup(key);
   std::vector<ConfigMap> out;
-  if (!n.IsDefined()) return out;
+  if (!found) return out;
+  const YAML::Node& n = *found;
   if (!n.IsSequence()) fail(key, str("expected a list of mappings, got ", shown(n)));
   for (size_t i = 0; i < n.size(); ++i) out.emplace_back(n[i], file_, str(full(key), "[", i, "]"));
   return out;
 }
 
 YAML::Node ConfigMap::raw(const std::string& key) {
-  return lookup(key);
+  auto found = lookup(key);
+  return found ? *found : YAML::Node();
 }
 
 void ConfigMap::finish() const {

@@ -41,7 +41,7 @@ class ConfigMap {
   ConfigMap child(const std::string& key);
   // A nested sequence of mappings (absent -> empty).
   std::vector<ConfigMap> child_list(const std::string& key);
-  // The raw node, marked as read (for free-form sub-trees such as per-block options).
+  // The raw node, marked as read (for free-form sub-trees); a Null node when absent.
   YAML::Node raw(const std::string& key);
 
   // Throws on the first key that no getter read.
@@ -54,7 +54,7 @@ class ConfigMap {
   const std::string& file() const { return file_; }
 
  private:
-  YAML::Node lookup(const std::string& key);
+  std::optional<YAML::Node> lookup(const std::string& key);  // nullopt: absent or null
   std::string full(const std::string& key) const;
 
   YAML::Node node_;

@@ -197,7 +197,7 @@ TrainResult train(const Config& base_cfg, const RunOptions& options) {
     req.state = {step, tokens_seen, loader.state().to_string(), tokenizer.identity(), ""};
     req.model = model.get();
     req.optimizer = optimizer.get();
-    req.config = cfg.resolved;
+    req.config = cfg.resolved.node();
     req.tokenizer_path = tok_path;
     req.keep_last = cfg.checkpoint.keep_last;
     result.last_checkpoint = ckpt::save(req);
@@ -244,6 +244,14 @@ TrainResult train(const Config& base_cfg, const RunOptions& options) {
       log::info("sample: ", sample_text(model, tokenizer, rt, cfg.train.sample_prompt,
                                         cfg.train.sample_tokens, cfg.train.sample_temperature,
                                         cfg.train.sample_top_k, cfg.train.seed + done));
+    if (options.stop_after > 0 && done >= options.stop_after && done != total) {
+      checkpoint(done);
+      result.steps = done;
+      result.tokens_per_second = clock.tokens_per_second();
+      if (!options.quiet)
+        log::info("stopped after step ", done, " (--stop-after); resume with --resume auto");
+      return result;
+    }
     if (cfg.checkpoint.every > 0 && done % cfg.checkpoint.every == 0 && done != total)
       checkpoint(done);
   }

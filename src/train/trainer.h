@@ -17,9 +17,10 @@
 namespace herd {
 
 struct RunOptions {
-  std::string run_dir;  // default: runs/<config file stem>
-  std::string resume;   // "" (fresh), "auto" (newest checkpoint if any), or a checkpoint path
-  bool quiet = false;   // no progress lines (tests)
+  std::string run_dir;     // default: runs/<config file stem>
+  std::string resume;      // "" (fresh), "auto" (newest checkpoint if any), or a checkpoint path
+  int64_t stop_after = 0;  // > 0: checkpoint and stop once this step is done (time-boxed jobs)
+  bool quiet = false;      // no progress lines (tests)
 };
 
 struct TrainResult {
