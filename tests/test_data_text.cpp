@@ -108,6 +108,8 @@ TEST(DataTextSource, JsonlDocumentsAndBadLine) {
            "{\"text\": \"one\\nline\"}\n\n{\"text\": \"\"}\n{\"id\":1,\"text\":\"two \\u00e9\"}\n");
   auto docs = read_all({dir + "/a.jsonl"});
   ASSERT_EQ(docs.size(), 2u);  // blank line and empty text skipped
+  put_file(dir + "/bom.jsonl", "\xEF\xBB\xBF{\"text\": \"one\\nline\"}\r\n");
+  EXPECT_EQ(read_all({dir + "/bom.jsonl"}), std::vector<std::string>{"one\nline"});
   EXPECT_EQ(docs[0], "one\nline");
   EXPECT_EQ(docs[1], "two \xC3\xA9");
 

@@ -156,6 +156,9 @@ DatasetManifest prepare_text(const PrepareOptions& opt) {
   train.close();
   val.close();
   HERD_CHECK(docs > 0, "prepare: the inputs hold no documents (check --doc-delimiter and files)");
+  if (opt.val_fraction > 0 && m.val_documents == 0)
+    log::warn("prepare: no document fell into the validation split (", docs,
+              " documents, --val-fraction ", opt.val_fraction, "); evaluation will have no data");
   remove_stale_shards(m);
   save_manifest(m);
   report("done: ");

@@ -288,7 +288,6 @@ class JsonScanner {
   }
 
   void skip_number() {
-    size_t start = i_;
     if (peek() == '-') ++i_;
     if (peek() == '0') {
       ++i_;
@@ -307,7 +306,6 @@ class JsonScanner {
       HERD_CHECK(peek() >= '0' && peek() <= '9', at(), ": expected digits in exponent");
       while (peek() >= '0' && peek() <= '9') ++i_;
     }
-    (void)start;
   }
 
   void skip_literal(std::string_view word) {
@@ -415,6 +413,8 @@ bool LineReader::next(std::string& line) {
     scanned += pos_;
   }
   if (!line.empty() && line.back() == '\r') line.pop_back();
+  // Editors on Windows start UTF-8 files with a byte-order mark; it is not text.
+  if (line_no_ == 0 && line.compare(0, 3, "\xEF\xBB\xBF") == 0) line.erase(0, 3);
   ++line_no_;
   return true;
 }

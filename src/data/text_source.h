@@ -28,7 +28,8 @@ std::unique_ptr<ByteStream> open_gzip_stream(std::unique_ptr<ByteStream> inner,
 // By extension: *.zst -> zstd, *.gz -> gzip (also zlib), anything else -> plain.
 std::unique_ptr<ByteStream> open_byte_stream(const std::string& path);
 
-// Splits a byte stream into lines without the '\n' (and without a trailing '\r').
+// Splits a byte stream into lines without the '\n' (and without a trailing '\r'); drops a
+// UTF-8 byte-order mark at the start.
 class LineReader {
  public:
   explicit LineReader(std::unique_ptr<ByteStream> stream);
