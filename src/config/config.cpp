@@ -42,8 +42,14 @@ void parse_model(cfg::ConfigMap m, ModelConfig& c) {
   c.n_head = m.get_int("n_head", c.n_head, 1);
   c.max_seq_len = m.get_int("max_seq_len", c.max_seq_len, 1);
   c.positional = m.get_choice("positional", c.positional, {"learned", "none"});
-  c.mlp = m.get_choice("mlp", c.mlp, {"gelu", "gelu_tanh", "squared_relu"});
+  c.mlp = m.get_choice("mlp", c.mlp, {"gelu", "gelu_tanh", "squared_relu", "m2_glu"});
   c.mlp_ratio = m.get_int("mlp_ratio", c.mlp_ratio, 1, 64);
+  if (m.has("mlp_nblocks") && c.mlp != "m2_glu")
+    m.fail("mlp_nblocks", "only applies to mlp: m2_glu");
+  c.mlp_nblocks = m.get_int("mlp_nblocks", c.mlp_nblocks, 1, 4096);
+  // Like M2's BlockdiagLinear, a d_model that is not a multiple is zero-padded per block.
+  if (c.mlp_nblocks > c.d_model)
+    m.fail("mlp_nblocks", str("must be at most d_model ", c.d_model, ", got ", c.mlp_nblocks));
   c.norm_eps = m.get_double("norm_eps", c.norm_eps, 0.0, 1.0);
   c.init_std = m.get_double("init_std", c.init_std, 0.0, 10.0);
   c.tie_embeddings = m.get_bool("tie_embeddings", c.tie_embeddings);
@@ -156,6 +162,8 @@ YAML::Node resolve(const Config& c) {
   r["model"]["positional"] = m.positional;
   r["model"]["mlp"] = m.mlp;
   r["model"]["mlp_ratio"] = m.mlp_ratio;
+  // Only for m2_glu, so checkpoints of the other MLPs keep the resolved keys they had.
+  if (m.mlp == "m2_glu") r["model"]["mlp_nblocks"] = m.mlp_nblocks;
   r["model"]["norm_eps"] = m.norm_eps;
   r["model"]["init_std"] = m.init_std;
   r["model"]["tie_embeddings"] = m.tie_embeddings;

@@ -46,8 +46,9 @@ struct ModelConfig {
   int64_t n_head = 4;
   int64_t max_seq_len = 256;
   std::string positional = "learned";  // learned | none
-  std::string mlp = "gelu";            // gelu | squared_relu
-  int64_t mlp_ratio = 4;
+  std::string mlp = "gelu";            // gelu | gelu_tanh | squared_relu | m2_glu
+  int64_t mlp_ratio = 4;               // hidden width = mlp_ratio * d_model (GLU: per branch)
+  int64_t mlp_nblocks = 4;             // m2_glu only: blocks of its block-diagonal linears
   double norm_eps = 1e-5;
   double init_std = 0.02;
   bool tie_embeddings = true;

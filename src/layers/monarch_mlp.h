@@ -2,6 +2,8 @@
 // with residual and post-LayerNorm, as in m2's BertGatedLinearUnitMLP (use_monarch_mlp):
 //   h = BD(x; gated_layers) (D -> 2I, no bias); a = gelu_erf(h[:I]) * h[I:]
 //   out = LayerNorm(BD(a; wo) + wo.bias + x)
+// With residual_norm = false only the GLU remains (out = BD(a; wo) + wo.bias): the pre-norm
+// GPT block adds its own residual and norms, so baking them in would apply them twice.
 #pragma once
 
 #include <torch/torch.h>
@@ -13,13 +15,14 @@ namespace herd {
 class MonarchGluMlpImpl : public torch::nn::Module {
  public:
   MonarchGluMlpImpl(int64_t d_model, int64_t d_intermediate, int64_t nblocks,
-                    double layer_norm_eps = 1e-12);
-  torch::Tensor forward(const torch::Tensor& x);  // [..., D] -> [..., D], residual included
+                    double layer_norm_eps = 1e-12, bool residual_norm = true);
+  // [..., D] -> [..., D]; residual and post-LN included when residual_norm
+  torch::Tensor forward(const torch::Tensor& x);
 
   int64_t d_model, d_intermediate;
-  BlockdiagLinear gated_layers{nullptr};  // weight (nb, 2I/nb, D/nb), no bias
-  BlockdiagLinear wo{nullptr};            // weight (nb, D/nb, I/nb), bias (D)
-  torch::nn::LayerNorm layernorm{nullptr};
+  BlockdiagLinear gated_layers{nullptr};    // weight (nb, 2I/nb, D/nb), no bias
+  BlockdiagLinear wo{nullptr};              // weight (nb, D/nb, I/nb), bias (D)
+  torch::nn::LayerNorm layernorm{nullptr};  // only when residual_norm
 };
 TORCH_MODULE(MonarchGluMlp);
 

@@ -31,13 +31,17 @@ GptBlockImpl::GptBlockImpl(const ModelConfig& cfg, const MixerSpec& spec, const 
   ln_1 = register_module("ln_1", ln());
   mixer = register_module("mixer", build_mixer(spec, ctx));
   ln_2 = register_module("ln_2", ln());
-  mlp = register_module("mlp",
-                        Mlp(cfg.d_model, cfg.mlp_ratio * cfg.d_model, parse_activation(cfg.mlp)));
+  const int64_t hidden = cfg.mlp_ratio * cfg.d_model;
+  if (cfg.mlp == "m2_glu")
+    glu_mlp = register_module("mlp", MonarchGluMlp(cfg.d_model, hidden, cfg.mlp_nblocks,
+                                                   cfg.norm_eps, /*residual_norm=*/false));
+  else
+    mlp = register_module("mlp", Mlp(cfg.d_model, hidden, parse_activation(cfg.mlp)));
 }
 
 torch::Tensor GptBlockImpl::forward(const torch::Tensor& x) {
   auto y = x + mixer->forward(ln_1(x));
-  return y + mlp(ln_2(y));
+  return y + (mlp ? mlp(ln_2(y)) : glu_mlp(ln_2(y)));
 }
 
 GptImpl::GptImpl(const ModelConfig& c) : cfg(c) {
@@ -68,6 +72,7 @@ GptImpl::GptImpl(const ModelConfig& c) : cfg(c) {
   const double residual_std = cfg.init_std / std::sqrt(2.0 * cfg.n_layer);
   for (const auto& block : *h) {
     auto* b = block->as<GptBlockImpl>();
+    if (!b->mlp) continue;  // m2_glu keeps BlockdiagLinear's own init, as in M2
     torch::nn::init::normal_(b->mlp->fc1->weight, 0.0, cfg.init_std);
     torch::nn::init::zeros_(b->mlp->fc1->bias);
     torch::nn::init::normal_(b->mlp->fc2->weight, 0.0, residual_std);

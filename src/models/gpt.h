@@ -10,6 +10,7 @@
 #include "blocks/mixer.h"
 #include "config/config.h"
 #include "layers/mlp.h"
+#include "layers/monarch_mlp.h"
 
 namespace herd {
 
@@ -20,7 +21,9 @@ class GptBlockImpl : public torch::nn::Module {
 
   torch::nn::LayerNorm ln_1{nullptr}, ln_2{nullptr};
   SequenceMixer mixer;
+  // Exactly one of these is set; either is registered as "mlp".
   Mlp mlp{nullptr};
+  MonarchGluMlp glu_mlp{nullptr};  // mlp: m2_glu, without its own residual and post-LN
 };
 TORCH_MODULE(GptBlock);
 
