@@ -9,3 +9,5 @@ export CCACHE_DIR="$HERD_CACHE/ccache-torch-$HERD_TORCH_VERSION"
 export CCACHE_BASEDIR="$HERD_ROOT"
 export CCACHE_NOHASHDIR=1
 export CCACHE_MAXSIZE=5G
+# Precompiled headers: ccache only caches such compiles with this sloppiness.
+export CCACHE_SLOPPINESS=pch_defines,time_macros,include_file_mtime,include_file_ctime
