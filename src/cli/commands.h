@@ -13,5 +13,6 @@ void add_generate(CLI::App& app);
 void add_tokenizer(CLI::App& app);
 void add_prepare(CLI::App& app);
 void add_conformance(CLI::App& app);
+void add_bench(CLI::App& app);
 
 }  // namespace herd::cli

@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
   herd::cli::add_tokenizer(app);
   herd::cli::add_prepare(app);
   herd::cli::add_conformance(app);
+  herd::cli::add_bench(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,13 +1,125 @@
 #include "ops/short_conv.h"
 
-namespace herd::ops {
+#include <ATen/autocast_mode.h>
 
-torch::Tensor short_conv(const torch::Tensor& x, const torch::Tensor& weight,
+#include "core/error.h"
+#include "kernels/short_conv.cuh"
+#include "ops/short_conv_impl.h"
+
+namespace herd::ops {
+namespace {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+bool fused_dtype(torch::ScalarType t) {
+  return t == torch::kFloat || t == torch::kDouble;
+}
+
+std::array<torch::Tensor, 3> backward_on_device(const torch::Tensor& x, const torch::Tensor& w,
+                                                const torch::Tensor& dy, bool need_dx, bool need_dw,
+                                                bool need_dbias) {
+#ifdef HERD_HAVE_CUDA_KERNELS
+  if (x.is_cuda()) return detail::short_conv_backward_cuda(x, w, dy, need_dx, need_dw, need_dbias);
+#endif
+  return detail::short_conv_backward_cpu(x, w, dy, need_dx, need_dw, need_dbias);
+}
+
+// The same gradients in differentiable ATen ops: used when a graph of the backward is asked
+// for (create_graph, i.e. double backward), which the fused kernels do not record.
+std::array<torch::Tensor, 3> backward_aten(const torch::Tensor& x, const torch::Tensor& w,
+                                           const torch::Tensor& dy, bool has_bias) {
+  const int64_t C = x.size(1), L = x.size(2), K = w.size(-1);
+  // dx[s] = sum_j w[j] dy[s+K-1-j]: a correlation with the flipped filter, anticausal.
+  auto dx = torch::conv1d(dy, w.flip(-1), {}, 1, K - 1, 1, C).narrow(-1, K - 1, L);
+  auto xp = torch::constant_pad_nd(x, {K - 1, 0});
+  std::vector<torch::Tensor> taps;
+  for (int64_t j = 0; j < K; ++j)
+    taps.push_back((dy * xp.narrow(-1, j, L)).sum(torch::IntArrayRef{0, 2}));
+  auto dw = torch::stack(taps, 1).view_as(w);
+  return {dx, dw, has_bias ? dy.sum(torch::IntArrayRef{0, 2}) : torch::Tensor()};
+}
+
+struct ShortConvFunction : torch::autograd::Function<ShortConvFunction> {
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x,
+                               const torch::Tensor& weight, const torch::Tensor& bias) {
+    ctx->save_for_backward({x, weight});
+    ctx->saved_data["has_bias"] = bias.defined();
+    const auto w = weight.reshape({weight.size(0), weight.size(-1)}).contiguous();
+    const auto b = bias.defined() ? bias.contiguous() : bias;
+#ifdef HERD_HAVE_CUDA_KERNELS
+    if (x.is_cuda()) return detail::short_conv_forward_cuda(x, w, b);
+#endif
+    return detail::short_conv_forward_cpu(x, w, b);
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const auto &x = saved[0], &weight = saved[1];
+    const bool has_bias = ctx->saved_data["has_bias"].toBool();
+    const auto& dy = grads[0];
+    if (!dy.defined()) return {torch::Tensor(), torch::Tensor(), torch::Tensor()};
+    if (torch::GradMode::is_enabled()) {
+      auto g = backward_aten(x, weight, dy, has_bias);
+      return {g[0], g[1], g[2]};
+    }
+    const auto w = weight.reshape({weight.size(0), weight.size(-1)}).contiguous();
+    auto g = backward_on_device(x, w, dy, ctx->needs_input_grad(0), ctx->needs_input_grad(1),
+                                has_bias && ctx->needs_input_grad(2));
+    if (g[1].defined()) g[1] = g[1].view_as(weight);
+    return {g[0], g[1], g[2]};
+  }
+};
+
+}  // namespace
+
+bool short_conv_supports(const torch::Tensor& x, const torch::Tensor& weight,
                          const torch::Tensor& bias) {
+  if (!x.defined() || !weight.defined() || x.dim() != 3 || weight.dim() != 3) return false;
+  if (x.layout() != torch::kStrided || weight.layout() != torch::kStrided) return false;
+  const int64_t C = x.size(1), K = weight.size(2);
+  if (weight.size(0) != C || weight.size(1) != 1 || K < 1 || K > kernels::kShortConvMaxK)
+    return false;
+  if (x.numel() == 0) return false;
+  const auto dt = x.scalar_type();
+  if (!fused_dtype(dt) || weight.scalar_type() != dt || weight.device() != x.device()) return false;
+  if (bias.defined() && (bias.dim() != 1 || bias.size(0) != C || bias.scalar_type() != dt ||
+                         bias.device() != x.device() || bias.layout() != torch::kStrided))
+    return false;
+  // Under autocast conv1d runs in the low-precision dtype; the reference keeps that meaning.
+  if (at::autocast::is_autocast_enabled(x.device().type())) return false;
+  return x.is_cpu() || (x.is_cuda() && cuda_kernels_compiled());
+}
+
+KernelPath short_conv_path(const torch::Tensor& x, const torch::Tensor& weight,
+                           const torch::Tensor& bias) {
+  if (!fused_kernels_enabled() || !short_conv_supports(x, weight, bias))
+    return KernelPath::reference;
+  return x.is_cuda() ? KernelPath::cuda : KernelPath::cpu;
+}
+
+torch::Tensor short_conv_reference(const torch::Tensor& x, const torch::Tensor& weight,
+                                   const torch::Tensor& bias) {
   const int64_t L = x.size(-1), K = weight.size(-1);
   auto y = torch::conv1d(x, weight, bias, /*stride=*/1, /*padding=*/K - 1, /*dilation=*/1,
                          /*groups=*/x.size(1));
   return y.narrow(-1, 0, L);
+}
+
+torch::Tensor short_conv_fused(const torch::Tensor& x, const torch::Tensor& weight,
+                               const torch::Tensor& bias) {
+  HERD_CHECK(short_conv_supports(x, weight, bias), "short_conv: the fused kernel does not take x ",
+             x.sizes(), " ", x.scalar_type(), " on ", x.device(), " with weight ", weight.sizes(),
+             " ", weight.scalar_type(),
+             " (needs [B, C, L], [C, 1, K<=64], bias [C], one float/double dtype and device)");
+  return ShortConvFunction::apply(x, weight, bias);
+}
+
+torch::Tensor short_conv(const torch::Tensor& x, const torch::Tensor& weight,
+                         const torch::Tensor& bias) {
+  if (short_conv_path(x, weight, bias) == KernelPath::reference)
+    return short_conv_reference(x, weight, bias);
+  return ShortConvFunction::apply(x, weight, bias);
 }
 
 }  // namespace herd::ops

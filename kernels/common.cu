@@ -1,0 +1,12 @@
+// Error text for the int status codes that kernels/*.cu launchers return.
+#include <cuda_runtime.h>
+
+#include "kernels/common.cuh"
+
+namespace herd::kernels {
+
+const char* cuda_error_string(int err) {
+  return cudaGetErrorString(static_cast<cudaError_t>(err));
+}
+
+}  // namespace herd::kernels

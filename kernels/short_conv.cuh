@@ -1,0 +1,64 @@
+// Short causal depthwise convolution (Hyena/M2 short filters, Primer dconv), per (b, c) row:
+//   y[t]  = bias + sum_{j<K} w[j] x[t-(K-1)+j]            (x[<0] = 0)
+//   dx[s] = sum_{j<K} w[j] dy[s+(K-1)-j]                  (dy[>=L] = 0)
+//   dw[j] = sum_{b,t} dy[t] x[t-(K-1)+j],  dbias = sum_{b,t} dy[t]
+// Rows are strided (x is often a transposed view), weights are a contiguous [C, K].
+// The point functions are the whole math; CPU loops and CUDA threads both call them.
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/common.cuh"
+
+namespace herd::kernels {
+
+// Widest filter the fused path takes (Primer's dconv_width is at most 64).
+constexpr int64_t kShortConvMaxK = 64;
+
+// One output y[t] of a row without the bias; x points at the row start, xs is its stride.
+template <typename Acc, typename T>
+HERD_HD inline Acc short_conv_fwd_point(const T* x, int64_t xs, const T* w, int64_t K, int64_t t) {
+  const int64_t base = t - (K - 1);  // x index multiplied by w[0]
+  Acc acc = Acc(0);
+  for (int64_t j = base >= 0 ? 0 : -base; j < K; ++j)
+    acc += static_cast<Acc>(w[j]) * static_cast<Acc>(x[(base + j) * xs]);
+  return acc;
+}
+
+// One input gradient dx[s] of a row of length L.
+template <typename Acc, typename T>
+HERD_HD inline Acc short_conv_dx_point(const T* dy, int64_t dys, const T* w, int64_t K, int64_t L,
+                                       int64_t s) {
+  const int64_t top = s + (K - 1);  // dy index multiplied by w[0]
+  Acc acc = Acc(0);
+  for (int64_t j = top < L ? 0 : top - (L - 1); j < K; ++j)
+    acc += static_cast<Acc>(w[j]) * static_cast<Acc>(dy[(top - j) * dys]);
+  return acc;
+}
+
+// Time step t's contribution to dw[j] (j == K: to dbias) of one row.
+template <typename Acc, typename T>
+HERD_HD inline Acc short_conv_dw_term(const T* x, int64_t xs, const T* dy, int64_t dys, int64_t K,
+                                      int64_t t, int64_t j) {
+  const Acc g = static_cast<Acc>(dy[t * dys]);
+  if (j == K) return g;
+  const int64_t s = t - (K - 1) + j;
+  return s >= 0 ? g * static_cast<Acc>(x[s * xs]) : Acc(0);
+}
+
+// Shapes and element strides of a [B, C, L] tensor.
+struct Strided3 {
+  int64_t B, C, L;
+  int64_t sb, sc, st;
+};
+
+// CUDA launchers (kernels/short_conv.cu), T = float or double; return a cudaError_t as int.
+// y, dx: contiguous [B, C, L]; w, dw: contiguous [C, K]; bias/dbias may be null.
+template <typename T>
+int short_conv_forward_cuda(const T* x, Strided3 xd, const T* w, int64_t K, const T* bias, T* y,
+                            void* stream);
+template <typename T>
+int short_conv_backward_cuda(const T* x, Strided3 xd, const T* w, int64_t K, const T* dy,
+                             Strided3 dyd, T* dx, T* dw, T* dbias, void* stream);
+
+}  // namespace herd::kernels

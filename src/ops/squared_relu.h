@@ -1,0 +1,24 @@
+// Squared ReLU, Primer's FFN activation: y = relu(x)^2, dy/dx = 2 relu(x).
+// squared_relu() dispatches (see ops/kernel_path.h): the fused kernel of
+// kernels/squared_relu.cuh on CUDA or CPU for float, double and bfloat16, else the reference
+// torch::relu(x).square().
+#pragma once
+
+#include <torch/torch.h>
+
+#include "ops/kernel_path.h"
+
+namespace herd::ops {
+
+// Any shape; returns a tensor of x's shape and dtype.
+torch::Tensor squared_relu(const torch::Tensor& x);
+
+// Non-empty strided float/double/bfloat16 on the CPU, or on CUDA when compiled.
+bool squared_relu_supports(const torch::Tensor& x);
+KernelPath squared_relu_path(const torch::Tensor& x);
+
+// Explicit paths for tests and benchmarks; _fused throws herd::Error when not supported.
+torch::Tensor squared_relu_reference(const torch::Tensor& x);
+torch::Tensor squared_relu_fused(const torch::Tensor& x);
+
+}  // namespace herd::ops

@@ -1,0 +1,177 @@
+// Fused short_conv (kernels/short_conv.cuh) against the ATen conv1d reference: forward and
+// every gradient over a table of shapes, strides and dtypes, finite differences in float64,
+// dispatch/fallback rules, double backward, and the CUDA kernel when a GPU is present.
+#include <ATen/autocast_mode.h>
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+#include "ops/short_conv.h"
+#include "test_fftconv_util.h"
+
+namespace {
+
+namespace ops = herd::ops;
+
+struct Case {
+  int64_t B, C, L, K;
+  bool bias, transposed;
+};
+
+std::string name(const Case& c, torch::ScalarType dt) {
+  std::ostringstream s;
+  s << "B" << c.B << " C" << c.C << " L" << c.L << " K" << c.K << (c.bias ? " bias" : "")
+    << (c.transposed ? " transposed" : "") << " " << dt;
+  return s.str();
+}
+
+std::vector<Case> cases() {
+  std::vector<Case> out;
+  for (int64_t L : {1, 2, 7, 33})
+    for (int64_t K : {2, 3, 5})
+      for (bool bias : {false, true})
+        for (bool tr : {false, true}) out.push_back({2, 3, L, K, bias, tr});
+  out.push_back({1, 1, 4, 1, true, false});    // K = 1: a per-channel scale
+  out.push_back({3, 5, 3, 7, true, true});     // K > L: taps reach past the start
+  out.push_back({2, 4, 65, 64, false, true});  // widest supported filter
+  return out;
+}
+
+struct Inputs {
+  torch::Tensor x_leaf, x, w, b, g;
+};
+
+// x is a [B, C, L] view of a leaf; transposed means the leaf is [B, L, C] as in the blocks.
+// g (the upstream gradient) is a transposed view too, so the kernels see strided dy.
+Inputs make(const Case& c, torch::ScalarType dt, torch::Device dev = torch::kCPU) {
+  auto o = torch::TensorOptions().dtype(dt).device(dev);
+  Inputs in;
+  in.x_leaf = c.transposed ? torch::randn({c.B, c.L, c.C}, o) : torch::randn({c.B, c.C, c.L}, o);
+  in.x_leaf.requires_grad_(true);
+  in.x = c.transposed ? in.x_leaf.transpose(1, 2) : in.x_leaf;
+  in.w = torch::randn({c.C, 1, c.K}, o).requires_grad_(true);
+  if (c.bias) in.b = torch::randn({c.C}, o).requires_grad_(true);
+  in.g = torch::randn({c.B, c.L, c.C}, o).transpose(1, 2);
+  return in;
+}
+
+// Output and gradients (x, w, bias) of sum(f(x, w, b) * g).
+std::vector<torch::Tensor> run(const Inputs& in,
+                               torch::Tensor (*f)(const torch::Tensor&, const torch::Tensor&,
+                                                  const torch::Tensor&)) {
+  for (auto t : {in.x_leaf, in.w, in.b})
+    if (t.defined()) t.mutable_grad() = torch::Tensor();
+  auto y = f(in.x, in.w, in.b);
+  y.backward(in.g);
+  std::vector<torch::Tensor> out{y.detach(), in.x_leaf.grad(), in.w.grad()};
+  if (in.b.defined()) out.push_back(in.b.grad());
+  return out;
+}
+
+void expect_close(const std::vector<torch::Tensor>& got, const std::vector<torch::Tensor>& want,
+                  double rtol, double atol, const std::string& what) {
+  const char* names[] = {"y", "dx", "dw", "dbias"};
+  for (size_t i = 0; i < want.size(); ++i) {
+    ASSERT_TRUE(got[i].defined()) << what << " " << names[i];
+    ASSERT_EQ(got[i].sizes(), want[i].sizes()) << what << " " << names[i];
+    const auto g = got[i].cpu(), w = want[i].cpu();
+    EXPECT_TRUE(torch::allclose(g, w, rtol, atol))
+        << what << " " << names[i] << ": max |diff| " << (g - w).abs().max().item<double>();
+  }
+}
+
+TEST(KernelShortConv, CpuMatchesReferenceFloat64) {
+  torch::manual_seed(1);
+  for (const auto& c : cases()) {
+    auto in = make(c, torch::kDouble);
+    EXPECT_EQ(ops::short_conv_path(in.x, in.w, in.b), ops::KernelPath::cpu)
+        << name(c, torch::kDouble);
+    expect_close(run(in, ops::short_conv_fused), run(in, ops::short_conv_reference), 1e-12, 1e-12,
+                 name(c, torch::kDouble));
+  }
+}
+
+TEST(KernelShortConv, CpuMatchesReferenceFloat32) {
+  torch::manual_seed(2);
+  for (const auto& c : cases()) {
+    auto in = make(c, torch::kFloat);
+    expect_close(run(in, ops::short_conv_fused), run(in, ops::short_conv_reference), 1e-5, 1e-5,
+                 name(c, torch::kFloat));
+  }
+}
+
+TEST(KernelShortConv, DispatcherIsTheFusedPathOnCpu) {
+  torch::manual_seed(3);
+  auto in = make({2, 6, 33, 3, true, true}, torch::kFloat);
+  // Bitwise: short_conv() must run the very same kernel as short_conv_fused().
+  EXPECT_TRUE(
+      torch::equal(ops::short_conv(in.x, in.w, in.b), ops::short_conv_fused(in.x, in.w, in.b)));
+}
+
+TEST(KernelShortConv, FiniteDifferencesFloat64) {
+  torch::manual_seed(4);
+  for (bool tr : {false, true}) {
+    auto in = make({2, 3, 7, 3, true, tr}, torch::kDouble);
+    herd::testing::expect_grads_match_fd(
+        [&] {
+          return ops::short_conv_fused(tr ? in.x_leaf.transpose(1, 2) : in.x_leaf, in.w, in.b);
+        },
+        {{"x", in.x_leaf}, {"w", in.w}, {"bias", in.b}}, 1e-6, 1e-8, 64);
+  }
+}
+
+TEST(KernelShortConv, DoubleBackwardMatchesReference) {
+  torch::manual_seed(5);
+  auto in = make({2, 3, 9, 3, true, true}, torch::kDouble);
+  auto second = [&](auto f) {
+    auto y = f(in.x, in.w, in.b);
+    auto gx = torch::autograd::grad({(y * in.g).sum()}, {in.x_leaf}, {}, true, true)[0];
+    return torch::autograd::grad({gx.square().sum()}, {in.w})[0];
+  };
+  auto got = second(ops::short_conv_fused), want = second(ops::short_conv_reference);
+  EXPECT_TRUE(torch::allclose(got, want, 1e-12, 1e-12)) << (got - want).abs().max().item<double>();
+}
+
+TEST(KernelShortConv, UnsupportedInputsFallBackVisibly) {
+  auto x = torch::randn({2, 3, 8}), w = torch::randn({3, 1, 3}), b = torch::randn({3});
+  EXPECT_EQ(ops::short_conv_path(x, w, b), ops::KernelPath::cpu);
+  const auto bf = torch::kBFloat16;
+  EXPECT_EQ(ops::short_conv_path(x.to(bf), w.to(bf), b.to(bf)), ops::KernelPath::reference);
+  EXPECT_EQ(ops::short_conv_path(x, w.to(torch::kDouble), b), ops::KernelPath::reference);
+  EXPECT_EQ(ops::short_conv_path(x, torch::randn({3, 1, 65}), b), ops::KernelPath::reference);
+  EXPECT_EQ(ops::short_conv_path(x, torch::randn({3, 2, 3}), b), ops::KernelPath::reference);
+  EXPECT_EQ(ops::short_conv_path(torch::randn({2, 3, 0}), w, b), ops::KernelPath::reference);
+  EXPECT_THROW(ops::short_conv_fused(x.to(bf), w.to(bf), b.to(bf)), herd::Error);
+  // The fallback still computes: bf16 through conv1d.
+  auto y = ops::short_conv(x.to(bf), w.to(bf), b.to(bf));
+  EXPECT_TRUE(torch::allclose(y.to(torch::kFloat), ops::short_conv_reference(x, w, b), 5e-2, 5e-2));
+  {
+    at::autocast::set_autocast_enabled(torch::kCPU, true);
+    EXPECT_EQ(ops::short_conv_path(x, w, b), ops::KernelPath::reference);
+    at::autocast::set_autocast_enabled(torch::kCPU, false);
+  }
+  EXPECT_FALSE(ops::fused_op_lines().empty());
+}
+
+TEST(KernelShortConv, CudaMatchesReference) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device: the CUDA kernel was not run";
+  if (!ops::cuda_kernels_compiled()) GTEST_SKIP() << "built without nvcc: no CUDA kernels to test";
+  torch::manual_seed(6);
+  for (auto dt : {torch::kDouble, torch::kFloat}) {
+    const double tol = dt == torch::kDouble ? 1e-12 : 1e-5;
+    auto all = cases();
+    all.push_back({4, 96, 1000, 3, true, true});
+    for (const auto& c : all) {
+      auto in = make(c, dt, torch::kCUDA);
+      EXPECT_EQ(ops::short_conv_path(in.x, in.w, in.b), ops::KernelPath::cuda);
+      expect_close(run(in, ops::short_conv_fused), run(in, ops::short_conv_reference), tol,
+                   tol * 10, "cuda " + name(c, dt));
+    }
+  }
+}
+
+}  // namespace
