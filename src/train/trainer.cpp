@@ -204,6 +204,11 @@ TrainResult train(const Config& base_cfg, const RunOptions& options) {
     if (!options.quiet) log::info("checkpoint ", result.last_checkpoint);
   };
 
+  // A tiny corpus may leave no validation sample: train anyway, say so once.
+  const bool has_val = val.num_samples() > 0;
+  if (!has_val)
+    log::warn(manifest.manifest_path(), ": the validation split has no sample of ", T + 1,
+              " tokens; evaluation is skipped (prepare with a larger --val-fraction)");
   model->train();
   ProgressClock clock(total - result.start_step);
   for (int64_t step = result.start_step; step < total; ++step) {
@@ -232,7 +237,7 @@ TrainResult train(const Config& base_cfg, const RunOptions& options) {
     if (!options.quiet &&
         (done % cfg.logging.every == 0 || done == total || done == result.start_step + 1))
       log::info(clock.progress_line(done, total, step_loss, lr));
-    if (cfg.train.eval_every > 0 && done % cfg.train.eval_every == 0 && done != total) {
+    if (has_val && cfg.train.eval_every > 0 && done % cfg.train.eval_every == 0 && done != total) {
       double v = evaluate(model, cfg, rt, val);
       metrics.eval(done, v);
       if (!options.quiet)
@@ -258,9 +263,9 @@ TrainResult train(const Config& base_cfg, const RunOptions& options) {
   result.steps = total;
   result.tokens_per_second = clock.tokens_per_second();
   if (result.start_step < total || result.last_checkpoint.empty()) checkpoint(total);
-  result.val_loss = evaluate(model, cfg, rt, val);
-  metrics.eval(total, result.val_loss);
-  if (!options.quiet) {
+  result.val_loss = has_val ? evaluate(model, cfg, rt, val) : std::nan("");
+  if (has_val) metrics.eval(total, result.val_loss);
+  if (!options.quiet && has_val) {
     log::info("final val loss ", std::fixed, std::setprecision(4), result.val_loss, " | ppl ",
               std::exp(result.val_loss));
   }
