@@ -44,9 +44,10 @@ struct ShortConvFunction : torch::autograd::Function<ShortConvFunction> {
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x,
                                const torch::Tensor& weight, const torch::Tensor& bias) {
     ctx->save_for_backward({x, weight});
-    ctx->saved_data["has_bias"] = bias.defined();
+    const bool has_bias = bias.numel() > 0;  // see apply_fused
+    ctx->saved_data["has_bias"] = has_bias;
     const auto w = weight.reshape({weight.size(0), weight.size(-1)}).contiguous();
-    const auto b = bias.defined() ? bias.contiguous() : bias;
+    const auto b = has_bias ? bias.contiguous() : torch::Tensor();
 #ifdef HERD_HAVE_CUDA_KERNELS
     if (x.is_cuda()) return detail::short_conv_forward_cuda(x, w, b);
 #endif
@@ -70,6 +71,13 @@ struct ShortConvFunction : torch::autograd::Function<ShortConvFunction> {
     return {g[0], g[1], g[2]};
   }
 };
+
+// autograd::Function cannot take an undefined tensor input; no bias travels as an empty one.
+torch::Tensor apply_fused(const torch::Tensor& x, const torch::Tensor& weight,
+                          const torch::Tensor& bias) {
+  return ShortConvFunction::apply(x, weight,
+                                  bias.defined() ? bias : torch::empty({0}, weight.options()));
+}
 
 }  // namespace
 
@@ -112,14 +120,14 @@ torch::Tensor short_conv_fused(const torch::Tensor& x, const torch::Tensor& weig
              x.sizes(), " ", x.scalar_type(), " on ", x.device(), " with weight ", weight.sizes(),
              " ", weight.scalar_type(),
              " (needs [B, C, L], [C, 1, K<=64], bias [C], one float/double dtype and device)");
-  return ShortConvFunction::apply(x, weight, bias);
+  return apply_fused(x, weight, bias);
 }
 
 torch::Tensor short_conv(const torch::Tensor& x, const torch::Tensor& weight,
                          const torch::Tensor& bias) {
   if (short_conv_path(x, weight, bias) == KernelPath::reference)
     return short_conv_reference(x, weight, bias);
-  return ShortConvFunction::apply(x, weight, bias);
+  return apply_fused(x, weight, bias);
 }
 
 }  // namespace herd::ops
