@@ -88,7 +88,9 @@ bool squared_relu_supports(const torch::Tensor& x) {
 
 KernelPath squared_relu_path(const torch::Tensor& x) {
   if (!fused_kernels_enabled() || !squared_relu_supports(x)) return KernelPath::reference;
-  return x.is_cuda() ? KernelPath::cuda : KernelPath::cpu;
+  // On the CPU ATen's vectorised relu/square measured faster (docs/benchmarks.md, Kernels), so
+  // the CPU kernel is only reachable through squared_relu_fused (tests, bench).
+  return x.is_cuda() ? KernelPath::cuda : KernelPath::reference;
 }
 
 torch::Tensor squared_relu_reference(const torch::Tensor& x) {
