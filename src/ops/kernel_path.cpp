@@ -42,7 +42,7 @@ std::vector<std::string> fused_op_lines() {
       std::string("short_conv    cpu (float, double)") + (cu ? ", cuda (float, double)" : "") +
           tail,
       std::string("squared_relu  ") + (cu ? "cuda (float, double, bfloat16), " : "") +
-          "cpu kernel not dispatched (ATen is faster)" + tail,
+          "cpu kernel not dispatched (no clear win over ATen)" + tail,
   };
 }
 
