@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "ops/kernel_path.h"
 
 namespace herd::cli {
 
@@ -30,6 +31,7 @@ void add_info(CLI::App& app) {
 #endif
               << "threads     " << torch::get_num_threads() << " intra-op, "
               << torch::get_num_interop_threads() << " inter-op\n";
+    for (const auto& line : ops::fused_op_lines()) std::cout << "op          " << line << "\n";
   });
 }
 
