@@ -30,7 +30,7 @@ const std::map<std::string, std::string>& block_models() {
   return models;
 }
 
-constexpr int64_t kSteps = 80;
+constexpr int64_t kSteps = 120;
 
 Config block_config(const std::string& dir, const std::string& model_lines) {
   const std::string path = dir + "/block.yaml";
