@@ -16,7 +16,7 @@ void add_info(CLI::App& app) {
     std::cout << "herd        " << HERD_VERSION << "\n"
               << "torch       " << TORCH_VERSION << "\n"
               << "cuda        " << (torch::cuda::is_available() ? "available" : "not available")
-              << " (devices: " << torch::cuda::device_count() << ")\n"
+              << " (devices: " << static_cast<int>(torch::cuda::device_count()) << ")\n"
               << "cudnn       "
               << (torch::cuda::cudnn_is_available() ? "available" : "not available") << "\n"
 #ifdef USE_C10D_NCCL
