@@ -8,7 +8,18 @@
 #define HERD_HD
 #endif
 
+#include <algorithm>
+#include <cstdint>
+
 namespace herd::kernels {
+
+// Threads per block of every launcher (a multiple of the warp size, for shared reductions).
+constexpr int kThreads = 256;
+
+// Blocks for n elements under grid-stride loops; more than 2^16 only add scheduling overhead.
+inline unsigned grid_for(int64_t n) {
+  return static_cast<unsigned>(std::min<int64_t>((n + kThreads - 1) / kThreads, 1 << 16));
+}
 
 // Launchers return a cudaError_t as int so that callers need no CUDA headers; 0 is success.
 // Defined in kernels/common.cu (only linked when nvcc built herd_kernels).

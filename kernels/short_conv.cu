@@ -9,13 +9,6 @@
 namespace herd::kernels {
 namespace {
 
-constexpr int kThreads = 256;
-
-// Grid-stride loops cover any size; more blocks than this only add scheduling overhead.
-unsigned grid_for(int64_t n) {
-  return static_cast<unsigned>(std::min<int64_t>((n + kThreads - 1) / kThreads, 1 << 16));
-}
-
 template <typename T>
 __global__ void forward_kernel(const T* __restrict__ x, Strided3 xd, const T* __restrict__ w,
                                int64_t K, const T* __restrict__ bias, T* __restrict__ y) {

@@ -11,12 +11,6 @@
 namespace herd::kernels {
 namespace {
 
-constexpr int kThreads = 256;
-
-unsigned grid_for(int64_t n) {
-  return static_cast<unsigned>(std::min<int64_t>((n + kThreads - 1) / kThreads, 1 << 16));
-}
-
 // bfloat16 travels as uint16_t through the torch-free interface; the kernels see the real type.
 template <typename T>
 struct Device {
