@@ -39,9 +39,11 @@ void add_train(CLI::App& app) {
   });
 }
 
-// Builds the model a checkpoint was trained with and loads its weights.
-static Gpt load_checkpoint_model(const ckpt::Checkpoint& ck, const Runtime& rt) {
+// Builds the GPT a checkpoint was trained with and loads its weights (for sampling).
+static Gpt load_checkpoint_gpt(const ckpt::Checkpoint& ck, const Runtime& rt) {
   Config cfg = parse_config(ck.config, ck.file("config.yaml"));
+  HERD_CHECK(cfg.model.stack == "gpt", ck.path, ": model.stack is ", cfg.model.stack,
+             "; herd generate samples from gpt checkpoints only");
   Gpt model(cfg.model);
   ckpt::load_model(ck, *model);
   model->to(rt.device, rt.param_dtype);
@@ -50,7 +52,8 @@ static Gpt load_checkpoint_model(const ckpt::Checkpoint& ck, const Runtime& rt) 
 }
 
 void add_eval(CLI::App& app) {
-  auto* cmd = app.add_subcommand("eval", "Validation loss and perplexity of a checkpoint");
+  auto* cmd = app.add_subcommand(
+      "eval", "Validation metrics of a checkpoint (loss and perplexity, or accuracy)");
   struct Args {
     std::string config, checkpoint;
     std::vector<std::string> overrides;
@@ -66,20 +69,12 @@ void add_eval(CLI::App& app) {
       "runs/quickstart/checkpoints/step_00000300");
   cmd->callback([args] {
     Config cfg = load_config(args->config, args->overrides);
-    auto ck = ckpt::open(args->checkpoint);
-    HERD_CHECK(!cfg.data.dir.empty(), cfg.source, " data.dir: required for eval");
-    auto manifest = data::load_manifest(cfg.data.dir);
-    cfg = with_dataset(cfg, manifest);
-    ckpt::check_same_model(ck.config, cfg.resolved, cfg.source);
-    HERD_CHECK(ck.state.tokenizer_identity == manifest.tokenizer_identity, args->checkpoint,
-               ": trained with tokenizer ", ck.state.tokenizer_identity, ", the dataset uses ",
-               manifest.tokenizer_identity);
-    const Runtime rt = Runtime::from(cfg.train);
-    Gpt model = load_checkpoint_model(ck, rt);
-    data::ValLoader val(manifest, cfg.seq_len());
-    const double loss = evaluate(model, cfg, rt, val);
-    std::cout << "checkpoint " << ck.path << " step " << ck.state.step << "\n"
-              << "val_loss " << loss << "\nval_ppl " << std::exp(loss) << "\n";
+    auto task = task_from_checkpoint(args->checkpoint, cfg);
+    const auto ck = ckpt::open(args->checkpoint);
+    HERD_CHECK(task->has_eval(), args->checkpoint, ": the config's data has no validation split");
+    std::cout << "checkpoint " << ck.path << " step " << ck.state.step << "\n";
+    for (const auto& [name, v] : task->evaluate(task->config().train.eval_batches))
+      std::cout << "val_" << name << " " << v << "\n";
   });
 }
 
@@ -118,10 +113,9 @@ void add_generate(CLI::App& app) {
     HERD_CHECK(!ck.state.tokenizer_file.empty(), path, ": checkpoint has no tokenizer.model");
     auto tok = data::Tokenizer::load(ck.file(ck.state.tokenizer_file));
     Runtime rt = Runtime::from(TrainConfig{});
-    Gpt model = load_checkpoint_model(ck, rt);
-    std::cout << sample_text(model, tok, rt, args->prompt, args->max_tokens, args->temperature,
-                             args->top_k, args->seed)
-              << std::endl;
+    Gpt model = load_checkpoint_gpt(ck, rt);
+    SampleRequest r{args->prompt, args->max_tokens, args->temperature, args->top_k, args->seed};
+    std::cout << sample_text(model, tok, rt, r) << std::endl;
   });
 }
 

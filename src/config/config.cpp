@@ -149,6 +149,20 @@ YAML::Node mixer_node(const MixerSpec& spec) {
   return n;
 }
 
+void parse_task(cfg::ConfigMap m, TaskConfig& c) {
+  c.type = m.get_choice("type", c.type, {"auto", "lm", "mlm", "classify", "image"});
+  c.mask_rate = m.get_double("mask_rate", c.mask_rate, 0.0, 1.0);
+  c.init_from = m.get_string("init_from", c.init_from);
+  c.train_file = m.get_string("train_file", c.train_file);
+  c.val_file = m.get_string("val_file", c.val_file);
+  c.text_field = m.get_string("text_field", c.text_field);
+  c.pair_field = m.get_string("pair_field", c.pair_field);
+  c.label_field = m.get_string("label_field", c.label_field);
+  if (c.type == "classify" && c.train_file.empty())
+    m.fail("train_file", "required for task.type classify (labelled jsonl)");
+  m.finish();
+}
+
 // Every effective value, defaults included, in a stable order.
 YAML::Node resolve(const Config& c) {
   YAML::Node r;
@@ -212,6 +226,18 @@ YAML::Node resolve(const Config& c) {
   r["checkpoint"]["keep_last"] = c.checkpoint.keep_last;
   r["logging"]["every"] = c.logging.every;
   r["logging"]["level"] = c.logging.level;
+  auto& k = c.task;
+  r["task"]["type"] = k.type;
+  if (k.type == "mlm" || (k.type == "auto" && c.model.stack == "bert"))
+    r["task"]["mask_rate"] = k.mask_rate;
+  if (!k.init_from.empty()) r["task"]["init_from"] = k.init_from;
+  if (k.type == "classify") {
+    r["task"]["train_file"] = k.train_file;
+    r["task"]["val_file"] = k.val_file;
+    r["task"]["text_field"] = k.text_field;
+    r["task"]["pair_field"] = k.pair_field;
+    r["task"]["label_field"] = k.label_field;
+  }
   return r;
 }
 
@@ -228,6 +254,7 @@ Config parse_config(YAML::Node root, const std::string& source) {
   parse_train(top.child("train"), c.train);
   parse_checkpoint(top.child("checkpoint"), c.checkpoint);
   parse_logging(top.child("logging"), c.logging);
+  parse_task(top.child("task"), c.task);
   top.finish();
   if (c.seq_len() > c.model.max_seq_len)
     throw Error(str(source, " data.seq_len: ", c.seq_len(), " exceeds model.max_seq_len ",

@@ -105,6 +105,19 @@ struct LoggingConfig {
   std::string level = "info";
 };
 
+// What the run optimizes (src/train/task.h). Classification data (`classify`) is labelled
+// jsonl: one {"text": ..., "label": ...} (or "text_a"/"text_b" pairs) per line.
+struct TaskConfig {
+  std::string type = "auto";  // auto (from model.stack) | lm | mlm | classify | image
+  double mask_rate = 0.30;    // mlm: fraction of tokens selected (80% [MASK], 10% random, 10% kept)
+  std::string init_from;      // a checkpoint whose encoder weights start the run (fine-tuning)
+  std::string train_file;     // classify: labelled jsonl
+  std::string val_file;       // classify: labelled jsonl (optional)
+  std::string text_field = "text";
+  std::string pair_field;  // classify: second sentence of a pair ("" none)
+  std::string label_field = "label";
+};
+
 struct Config {
   std::string source;  // the file it came from
   ModelConfig model;
@@ -114,6 +127,7 @@ struct Config {
   TrainConfig train;
   CheckpointConfig checkpoint;
   LoggingConfig logging;
+  TaskConfig task;
   YamlValue resolved;  // every key with its effective value (saved in the run directory)
 
   int64_t seq_len() const { return data.seq_len > 0 ? data.seq_len : model.max_seq_len; }

@@ -152,7 +152,8 @@ class JsonScanner {
  public:
   explicit JsonScanner(std::string_view s) : s_(s) {}
 
-  bool find_field(std::string_view key, std::string* out) {
+  // scalars: also accept a number, true or false as the field (stored as its JSON text).
+  bool find_field(std::string_view key, std::string* out, bool scalars = false) {
     skip_ws();
     expect('{', "'{' (a JSON object)");
     bool found = false;
@@ -169,7 +170,15 @@ class JsonScanner {
         skip_ws();
         expect(':', "':' after an object key");
         skip_ws();
-        if (name == key) {
+        if (name == key && scalars && peek() != '"') {
+          HERD_CHECK(
+              peek() == '-' || (peek() >= '0' && peek() <= '9') || peek() == 't' || peek() == 'f',
+              at(), ": field \"", std::string(key), "\" is not a string, number or boolean");
+          const size_t start = i_;
+          skip_value(1);
+          out->assign(s_.data() + start, i_ - start);
+          found = true;
+        } else if (name == key) {
           HERD_CHECK(peek() == '"', at(), ": field \"", std::string(key),
                      "\" is not a string (expected \"", std::string(key), "\": \"...\")");
           out->clear();
@@ -502,6 +511,10 @@ bool DocumentReader::next_jsonl(std::string& doc) {
 
 bool json_string_field(std::string_view json, std::string_view key, std::string* out) {
   return JsonScanner(json).find_field(key, out);
+}
+
+bool json_scalar_field(std::string_view json, std::string_view key, std::string* out) {
+  return JsonScanner(json).find_field(key, out, true);
 }
 
 }  // namespace herd::data

@@ -93,5 +93,8 @@ void check_inputs_exist(const std::vector<std::string>& paths);
 // herd::Error (message without location: callers prefix file:line) on malformed JSON or when
 // the field is not a string.
 bool json_string_field(std::string_view json, std::string_view key, std::string* out);
+// Like json_string_field, but a number or boolean field is accepted too (as its JSON text,
+// e.g. "3" or "true"): labels of classification data.
+bool json_scalar_field(std::string_view json, std::string_view key, std::string* out);
 
 }  // namespace herd::data

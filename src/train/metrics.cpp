@@ -17,26 +17,30 @@ std::string num(double v) {
 
 }  // namespace
 
-MetricsWriter::MetricsWriter(const std::string& path) : out_(path, std::ios::app) {
+MetricsWriter::MetricsWriter(const std::string& path, const std::string& unit)
+    : out_(path, std::ios::app), units_(unit == "img" ? "images" : "tokens") {
   HERD_CHECK(out_.good(), path, ": cannot open metrics file for writing");
 }
 
-void MetricsWriter::step(int64_t step, double loss, double lr, double grad_norm, double tps,
-                         int64_t tokens) {
+void MetricsWriter::step(int64_t step, double loss, double lr, double grad_norm, double ups,
+                         int64_t units, const std::vector<std::pair<std::string, double>>& extra) {
   out_ << "{\"step\":" << step << ",\"loss\":" << num(loss) << ",\"lr\":" << num(lr)
-       << ",\"grad_norm\":" << num(grad_norm) << ",\"tokens_per_s\":" << num(tps)
-       << ",\"tokens\":" << tokens << "}\n";
+       << ",\"grad_norm\":" << num(grad_norm) << ",\"" << units_ << "_per_s\":" << num(ups) << ",\""
+       << units_ << "\":" << units;
+  for (const auto& [name, v] : extra) out_ << ",\"" << name << "\":" << num(v);
+  out_ << "}\n";
   out_.flush();
 }
 
-void MetricsWriter::eval(int64_t step, double val_loss) {
-  out_ << "{\"step\":" << step << ",\"val_loss\":" << num(val_loss)
-       << ",\"val_ppl\":" << num(std::exp(val_loss)) << "}\n";
+void MetricsWriter::eval(int64_t step, const std::vector<std::pair<std::string, double>>& results) {
+  out_ << "{\"step\":" << step;
+  for (const auto& [name, v] : results) out_ << ",\"val_" << name << "\":" << num(v);
+  out_ << "}\n";
   out_.flush();
 }
 
-ProgressClock::ProgressClock(int64_t steps_to_run)
-    : start_(Clock::now()), steps_to_run_(steps_to_run) {}
+ProgressClock::ProgressClock(int64_t steps_to_run, std::string unit)
+    : start_(Clock::now()), steps_to_run_(steps_to_run), unit_(std::move(unit)) {}
 
 void ProgressClock::tick(int64_t tokens) {
   ++steps_;
@@ -62,9 +66,9 @@ std::string ProgressClock::progress_line(int64_t step, int64_t total, double los
       steps_ > 0 ? elapsed / steps_ * static_cast<double>(steps_to_run_ - steps_) : 0.0;
   const double tps = tokens_per_second();
   char buf[160];
-  std::snprintf(buf, sizeof buf, "step %lld/%lld | loss %.4f | lr %.2e | %.1fk tok/s | eta %s",
+  std::snprintf(buf, sizeof buf, "step %lld/%lld | loss %.4f | lr %.2e | %.1fk %s/s | eta %s",
                 static_cast<long long>(step), static_cast<long long>(total), loss, lr, tps / 1000.0,
-                format_duration(eta).c_str());
+                unit_.c_str(), format_duration(eta).c_str());
   return buf;
 }
 

@@ -5,24 +5,31 @@
 #include <cstdint>
 #include <fstream>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace herd {
 
 class MetricsWriter {
  public:
-  explicit MetricsWriter(const std::string& path);  // appends (resumed runs continue the file)
-  void step(int64_t step, double loss, double lr, double grad_norm, double tokens_per_s,
-            int64_t tokens);
-  void eval(int64_t step, double val_loss);
+  MetricsWriter(const std::string& path,
+                const std::string& unit = "tok");  // appends (resumed runs continue the file)
+  // `extra`: further train metrics of the step, e.g. {"mlm_acc", 0.31}. Units are tokens for
+  // text and images for image tasks (keys tokens_per_s/tokens or images_per_s/images).
+  void step(int64_t step, double loss, double lr, double grad_norm, double units_per_s,
+            int64_t units, const std::vector<std::pair<std::string, double>>& extra = {});
+  // {"step": s, "val_loss": ..., "val_<metric>": ...} for each evaluation metric.
+  void eval(int64_t step, const std::vector<std::pair<std::string, double>>& results);
 
  private:
   std::ofstream out_;
+  std::string units_;  // "tokens" or "images"
 };
 
 // Throughput and ETA over the steps this process ran.
 class ProgressClock {
  public:
-  explicit ProgressClock(int64_t steps_to_run);
+  explicit ProgressClock(int64_t steps_to_run, std::string unit = "tok");
   void tick(int64_t tokens);
   double tokens_per_second() const;
   // "step 40/200 | loss 4.1234 | lr 3.00e-04 | 12.3k tok/s | eta 1m05s"
@@ -32,6 +39,7 @@ class ProgressClock {
   using Clock = std::chrono::steady_clock;
   Clock::time_point start_;
   int64_t steps_to_run_, steps_ = 0, tokens_ = 0;
+  std::string unit_;
 };
 
 std::string format_duration(double seconds);

@@ -1,8 +1,10 @@
-// The training run: model, optimizer, data, schedule, evaluation, sampling, checkpoints.
+// The training run: one loop for every task (src/train/task.h): optimizer, schedule,
+// gradient accumulation, evaluation, sampling, metrics and checkpoints.
 #pragma once
 
 #include <torch/torch.h>
 
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -13,6 +15,8 @@
 #include "data/manifest.h"
 #include "data/tokenizer.h"
 #include "models/gpt.h"
+#include "train/runtime.h"
+#include "train/task.h"
 
 namespace herd {
 
@@ -27,32 +31,31 @@ struct TrainResult {
   int64_t start_step = 0;      // > 0 when resumed
   int64_t steps = 0;           // optimizer steps completed in total
   std::vector<double> losses;  // train loss of each step run in this process
-  double val_loss = 0;         // at the end
+  std::map<std::string, std::vector<double>> step_metrics;  // e.g. "mlm_acc" of each step
+  double val_loss = 0;  // at the end (NaN without a validation split)
+  EvalResult val;       // every final evaluation metric
   std::string last_checkpoint;
-  std::string sample;            // the final sample's text
-  double tokens_per_second = 0;  // over this process's steps
+  std::string sample;            // the final sample's text (language models)
+  double tokens_per_second = 0;  // units (tokens, images) per second over this process's steps
 };
 
-// Where and how tensors live for a run.
-struct Runtime {
-  torch::Device device = torch::kCPU;
-  torch::Dtype param_dtype = torch::kFloat32;  // fp64 runs keep parameters in fp64
-  std::optional<torch::Dtype> autocast_dtype;  // bf16 autocast
-  static Runtime from(const TrainConfig& train);
-  std::string describe() const;
-};
+TrainResult train(const Config& cfg, const RunOptions& options);
+
+// Builds the task a checkpoint was trained with (its own config, `cfg`'s data and train
+// sections) and loads its weights; for `herd eval`.
+std::unique_ptr<Task> task_from_checkpoint(const std::string& checkpoint, const Config& cfg);
+
+// --- language-model helpers (GPT stack) ---
 
 // Resolves model.vocab_size from the dataset and returns the config to build with.
 Config with_dataset(Config cfg, const data::DatasetManifest& manifest);
-
-// Mean loss over the validation split (up to cfg.train.eval_batches batches).
-double evaluate(Gpt& model, const Config& cfg, const Runtime& rt, data::ValLoader& val);
-
+// The tokenizer a dataset was made with (or cfg.data.tokenizer), checked against it.
+data::Tokenizer load_tokenizer(const Config& cfg, const data::DatasetManifest& manifest);
+// Mean next-token loss over the validation split (at most max_batches batches; 0: all).
+double lm_validation_loss(Gpt& model, const Config& cfg, const Runtime& rt, data::ValLoader& val,
+                          int64_t max_batches);
 // Text sampled from the model (prompt "" starts at a document boundary).
 std::string sample_text(Gpt& model, const data::Tokenizer& tok, const Runtime& rt,
-                        const std::string& prompt, int64_t max_tokens, double temperature,
-                        int64_t top_k, uint64_t seed);
-
-TrainResult train(const Config& cfg, const RunOptions& options);
+                        const SampleRequest& request);
 
 }  // namespace herd

@@ -1,0 +1,156 @@
+// Causal language modelling (GPT stack) on a prepared text dataset: next-token loss,
+// validation perplexity, sampling.
+#include <cmath>
+
+#include "core/log.h"
+#include "data/loader.h"
+#include "data/manifest.h"
+#include "data/tokenizer.h"
+#include "models/gpt.h"
+#include "train/generate.h"
+#include "train/task.h"
+#include "train/trainer.h"
+
+namespace herd {
+namespace {
+
+class LmTask : public Task {
+ public:
+  LmTask(const Config& base, const Runtime& rt)
+      : rt_(rt),
+        manifest_(load_dataset(base)),
+        tokenizer_(load_tokenizer(base, manifest_)),
+        model_(nullptr),
+        loader_(manifest_, base.seq_len(), base.train.seed),
+        val_(manifest_, base.seq_len()) {
+    cfg_ = with_dataset(base, manifest_);
+    model_ = Gpt(cfg_.model);
+    model_->to(rt_.device, rt_.param_dtype);
+    if (!has_eval())
+      log::warn(manifest_.manifest_path(), ": the validation split has no sample of ",
+                cfg_.seq_len() + 1,
+                " tokens; evaluation is skipped (prepare with a larger --val-fraction)");
+  }
+
+  torch::nn::Module& model() override { return *model_; }
+  std::string data_summary() const override {
+    return str(loader_.num_tokens(), " train tokens, ", loader_.num_samples(), " samples of ",
+               cfg_.seq_len());
+  }
+  int64_t units_per_row() const override { return cfg_.seq_len(); }
+
+  TaskBatch next_batch(int64_t global, int64_t rank, int64_t world) override {
+    auto b = loader_.next_batch(global, rank, world);
+    return {{b.input, b.target}};
+  }
+  LossOutput loss(const TaskBatch& mb) override {
+    return {model_->loss(mb.parts[0].to(rt_.device), mb.parts[1].to(rt_.device)), {}};
+  }
+  std::string loader_state() const override { return loader_.state().to_string(); }
+  void restore_loader(const std::string& s) override {
+    loader_.restore(data::LoaderState::from_string(s));
+  }
+
+  bool has_eval() const override { return val_.num_samples() > 0; }
+  EvalResult evaluate(int64_t max_batches) override {
+    HERD_CHECK(has_eval(), cfg_.data.dir,
+               ": the validation split has no sample of seq_len+1 tokens");
+    const double loss = lm_validation_loss(model_, cfg_, rt_, val_, max_batches);
+    return {{"loss", loss}, {"ppl", std::exp(loss)}};
+  }
+  std::optional<std::string> sample(const SampleRequest& r) override {
+    return sample_text(model_, tokenizer_, rt_, r);
+  }
+
+  std::string data_identity() const override { return tokenizer_.identity(); }
+  std::string tokenizer_path() const override { return tokenizer_.path(); }
+
+ private:
+  static data::DatasetManifest load_dataset(const Config& cfg) {
+    HERD_CHECK(!cfg.data.dir.empty(), cfg.source,
+               " data.dir: required (a directory made by `herd prepare text`)");
+    return data::load_manifest(cfg.data.dir);
+  }
+
+  Runtime rt_;
+  data::DatasetManifest manifest_;
+  data::Tokenizer tokenizer_;
+  Gpt model_;
+  data::TrainLoader loader_;
+  data::ValLoader val_;
+};
+
+}  // namespace
+
+Config with_dataset(Config cfg, const data::DatasetManifest& manifest) {
+  if (cfg.model.vocab_size == 0) {
+    cfg.model.vocab_size = manifest.vocab_size;
+  } else if (cfg.model.vocab_size < manifest.vocab_size) {
+    throw Error(str(cfg.source, " model.vocab_size: ", cfg.model.vocab_size,
+                    " is smaller than the dataset's ", manifest.vocab_size, " (",
+                    manifest.manifest_path(), ")"));
+  }
+  cfg.resolved["model"]["vocab_size"] = cfg.model.vocab_size;
+  return cfg;
+}
+
+double lm_validation_loss(Gpt& model, const Config& cfg, const Runtime& rt, data::ValLoader& val,
+                          int64_t max_batches) {
+  torch::NoGradGuard no_grad;
+  model->eval();
+  val.reset();
+  double total = 0;
+  int64_t count = 0;
+  for (int64_t i = 0; max_batches <= 0 || i < max_batches; ++i) {
+    auto batch = val.next_batch(cfg.micro_batch());
+    if (!batch) break;
+    const int64_t n = batch->input.size(0);
+    AutocastScope autocast(rt);
+    total += model->loss(batch->input.to(rt.device), batch->target.to(rt.device)).item<double>() *
+             static_cast<double>(n);
+    count += n;
+  }
+  model->train();
+  HERD_CHECK(count > 0, cfg.data.dir, ": the validation split has no sample of seq_len+1 tokens");
+  return total / static_cast<double>(count);
+}
+
+std::string sample_text(Gpt& model, const data::Tokenizer& tok, const Runtime& rt,
+                        const SampleRequest& r) {
+  model->eval();
+  std::vector<int64_t> ids{tok.eos_id()};  // a document boundary: what follows is a new text
+  for (int id : tok.encode(r.prompt)) ids.push_back(id);
+  SampleOptions o;
+  o.max_tokens = r.max_tokens;
+  o.temperature = r.temperature;
+  o.top_k = r.top_k;
+  o.seed = r.seed;
+  o.context = model->cfg.max_seq_len;
+  o.stop_token = tok.eos_id();
+  auto fn = [&](const torch::Tensor& x) {
+    AutocastScope autocast(rt);
+    return model->forward(x.to(rt.device));
+  };
+  auto out = sample_tokens(fn, ids, o);
+  model->train();
+  std::vector<int> text_ids;
+  for (int64_t id : out)
+    if (id != tok.eos_id()) text_ids.push_back(static_cast<int>(id));
+  return r.prompt + tok.decode(text_ids);
+}
+
+data::Tokenizer load_tokenizer(const Config& cfg, const data::DatasetManifest& manifest) {
+  const std::string path =
+      cfg.data.tokenizer.empty() ? manifest.tokenizer_path : cfg.data.tokenizer;
+  auto tok = data::Tokenizer::load(path);
+  HERD_CHECK(tok.identity() == manifest.tokenizer_identity, path, ": tokenizer identity ",
+             tok.identity(), " differs from the one the dataset was made with (",
+             manifest.tokenizer_identity, ", ", manifest.manifest_path(), ")");
+  return tok;
+}
+
+std::unique_ptr<Task> make_lm_task(const Config& cfg, const Runtime& rt) {
+  return std::make_unique<LmTask>(cfg, rt);
+}
+
+}  // namespace herd
