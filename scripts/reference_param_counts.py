@@ -6,6 +6,7 @@ Each function counts what the reference constructor registers as nn.Parameter, r
   flash-attention flash_attn/models/gpt.py (GPTLMHeadModel), modules/{mha,mlp}.py
   m2@7d359e8c bert/src/{bert_layers,create_bert}.py, mm/{monarch_mixer_sequence_mixer,
   hyena_utils,blockdiag_linear}.py
+  transformers BertForMaskedLM (bert-base-uncased config; m2's hf_bert.py baseline)
 Buffers (t, deltas) are not parameters. Tied LM heads count once. No dependencies.
 """
 
@@ -64,6 +65,13 @@ def m2_bert(d, inter, layers=12, vocab=30522, l_max=128, width=128, emb=5, nbloc
     return emb_params + layers * (mixer + glu) + head
 
 
+def hf_bert(d, inter, layers=12, vocab=30522, positions=512):  # BertForMaskedLM, no pooler
+    layer = mha(d) + layernorm(d) + linear(d, inter) + linear(inter, d) + layernorm(d)
+    emb_params = pad(vocab) * d + positions * d + 2 * d + layernorm(d)
+    head = linear(d, d) + layernorm(d) + pad(vocab)
+    return emb_params + layers * layer + head
+
+
 V = 50257
 COUNTS = {
     "gpt-125m": lm(V, 768, [mha(768)] * 12, 3072, 2048),
@@ -73,6 +81,7 @@ COUNTS = {
     "hyena-153m": lm(V, 864, [hyena(864, 2048, 33, 64)] * 18, 1728),
     "hyena-355m": lm(V, 1024, [hyena(1024, 2048, 17, 64, inner=4)] * 36, 2048),
     "primer-125m": lm(V, 768, [primer(768)] * 12, 3072, 2048),
+    "bert-base (HF, padded vocab)": hf_bert(768, 3072),
     "m2-bert-base (768, 80M)": m2_bert(768, 3072),
     "m2-bert-960 (param-matched)": m2_bert(960, 3840),
     "m2-bert-large (1536, 260M)": m2_bert(1536, 6144),

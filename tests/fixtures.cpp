@@ -20,7 +20,7 @@ const std::string& fortunes_dataset() {
   static const std::string dir = [] {
     // Bump the suffix when the recipe below changes. An flock serialises concurrent test
     // processes: the first builds, the others wait and reuse.
-    const fs::path final_dir = fs::temp_directory_path() / "herd-test-fortunes-v1";
+    const fs::path final_dir = fs::temp_directory_path() / "herd-test-fortunes-v2";
     const std::string lock_path = final_dir.string() + ".lock";
     int fd = ::open(lock_path.c_str(), O_CREAT | O_RDWR, 0644);
     if (fd < 0 || ::flock(fd, LOCK_EX) != 0) throw std::runtime_error("cannot lock " + lock_path);

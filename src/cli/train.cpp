@@ -6,6 +6,7 @@
 #include "cli/commands.h"
 #include "config/node.h"
 #include "core/log.h"
+#include "models/stack.h"
 #include "train/trainer.h"
 
 namespace herd::cli {
@@ -137,11 +138,13 @@ void add_config(CLI::App& app) {
     if (cfg.model.vocab_size == 0 && !cfg.data.dir.empty() &&
         fs::exists(fs::path(cfg.data.dir) / "manifest.yaml"))
       cfg = with_dataset(cfg, data::load_manifest(cfg.data.dir));
-    HERD_CHECK(cfg.model.vocab_size > 0, cfg.source,
+    HERD_CHECK(cfg.model.stack == "vit" || cfg.model.vocab_size > 0, cfg.source,
                " model.vocab_size: 0 means \"from the dataset\", but data.dir has no manifest yet; "
                "set it or prepare the data");
-    Gpt model(cfg.model);
-    std::cout << cfg::to_yaml(cfg.resolved) << "# layer plan:\n";
+    auto model = build_model(cfg.model);
+    std::cout << cfg::to_yaml(cfg.resolved) << "# " << cfg.model.stack << " layer plan ("
+              << (cfg.model.norm == "post" ? "post-norm" : "pre-norm") << ", "
+              << (cfg.model.stack == "gpt" ? "causal" : "bidirectional") << "):\n";
     const auto plan = layer_plan(cfg.model);
     for (size_t i = 0; i < plan.size(); ++i)
       std::cout << "#   layer " << i << ": " << plan[i] << "\n";

@@ -34,8 +34,43 @@ MixerSpec parse_mixer(cfg::ConfigMap& parent, const std::string& key, const Mixe
   return spec;
 }
 
+// Keys of one stack only are errors elsewhere; vit derives max_seq_len from the image.
+void parse_stack_keys(cfg::ConfigMap& m, ModelConfig& c) {
+  auto only = [&](const char* key, bool applies, const char* stacks) {
+    if (m.has(key) && !applies) m.fail(key, str("only applies to stack: ", stacks));
+  };
+  const bool bert = c.stack == "bert", vit = c.stack == "vit";
+  only("num_classes", bert || vit, "bert|vit");
+  only("pool", bert || vit, "bert|vit");
+  only("type_vocab_size", bert, "bert");
+  only("norm", bert || vit, "bert|vit (gpt is pre-norm)");
+  for (const char* key : {"image_size", "patch_size", "channels"}) only(key, vit, "vit");
+  c.norm = m.get_choice("norm", bert ? "post" : c.norm, {"pre", "post"});
+  if (m.has("mixer_residual") && c.norm != "post")
+    m.fail("mixer_residual", "only applies to norm: post (M2-BERT's layer)");
+  c.mixer_residual = m.get_bool("mixer_residual", c.mixer_residual);
+  c.num_classes = m.get_int("num_classes", c.num_classes, vit ? 1 : 0);
+  c.pool = m.get_choice("pool", c.pool, {"cls", "mean"});
+  c.type_vocab_size = m.get_int("type_vocab_size", c.type_vocab_size, 0);
+  if (!vit) return;
+  if (c.vocab_size != 0) m.fail("vocab_size", "a vit stack has no vocabulary; remove the key");
+  if (!m.has("num_classes")) m.fail("num_classes", "required for stack: vit (e.g. 10)");
+  c.image_size = m.get_int("image_size", c.image_size, 1);
+  c.patch_size = m.get_int("patch_size", c.patch_size, 1);
+  c.channels = m.get_int("channels", c.channels, 1);
+  if (c.image_size % c.patch_size != 0)
+    m.fail("patch_size", str("must divide image_size ", c.image_size, ", got ", c.patch_size));
+  const int64_t side = c.image_size / c.patch_size;
+  const int64_t tokens = side * side + (c.pool == "cls" ? 1 : 0);
+  if (m.has("max_seq_len") && c.max_seq_len != tokens)
+    m.fail("max_seq_len", str("is derived for vit: (image_size / patch_size)^2",
+                              c.pool == "cls" ? " + 1 (class token)" : "", " = ", tokens,
+                              "; remove the key, got ", c.max_seq_len));
+  c.max_seq_len = tokens;
+}
+
 void parse_model(cfg::ConfigMap m, ModelConfig& c) {
-  c.stack = m.get_choice("stack", c.stack, {"gpt"});
+  c.stack = m.get_choice("stack", c.stack, {"gpt", "bert", "vit"});
   c.vocab_size = m.get_int("vocab_size", c.vocab_size, 0);
   c.d_model = m.get_int("d_model", c.d_model, 1);
   c.n_layer = m.get_int("n_layer", c.n_layer, 1);
@@ -69,6 +104,7 @@ void parse_model(cfg::ConfigMap m, ModelConfig& c) {
     }
     item.finish();
   }
+  parse_stack_keys(m, c);
   if (c.positional == "learned" && c.max_seq_len <= 0) m.fail("max_seq_len", "must be positive");
   m.finish();
 }
@@ -193,6 +229,19 @@ YAML::Node resolve(const Config& c) {
     layers.push_back(item);
   }
   if (layers.size() > 0) r["model"]["layers"] = layers;
+  // Stack keys only where they apply, so GPT checkpoints keep the resolved keys they had.
+  if (m.stack != "gpt") {
+    r["model"]["norm"] = m.norm;
+    if (m.norm == "post") r["model"]["mixer_residual"] = m.mixer_residual;
+    r["model"]["num_classes"] = m.num_classes;
+    r["model"]["pool"] = m.pool;
+  }
+  if (m.stack == "bert") r["model"]["type_vocab_size"] = m.type_vocab_size;
+  if (m.stack == "vit") {
+    r["model"]["image_size"] = m.image_size;
+    r["model"]["patch_size"] = m.patch_size;
+    r["model"]["channels"] = m.channels;
+  }
   r["data"]["dir"] = c.data.dir;
   r["data"]["tokenizer"] = c.data.tokenizer;
   r["data"]["seq_len"] = c.seq_len();

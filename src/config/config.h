@@ -39,7 +39,7 @@ struct MixerSpec {
 };
 
 struct ModelConfig {
-  std::string stack = "gpt";  // gpt (bert, vit: later issues)
+  std::string stack = "gpt";  // gpt | bert | vit (docs/blocks.md "Stacks")
   int64_t vocab_size = 0;     // 0: taken from the dataset manifest
   int64_t d_model = 256;
   int64_t n_layer = 4;
@@ -54,6 +54,21 @@ struct ModelConfig {
   bool tie_embeddings = true;
   MixerSpec mixer;                // default for every layer
   std::vector<MixerSpec> layers;  // resolved per-layer plan, size n_layer
+
+  // Block layout. pre: x + f(LN(x)) with a final LN (GPT, ViT); post: LN(x + f(x)) with an
+  // LN after the embeddings (BERT, the parsed default for stack: bert).
+  std::string norm = "pre";
+  // post only; false: M2-BERT's layer, LN(m + mlp(m)) with m = mixer(x) (no mixer residual/LN).
+  bool mixer_residual = true;
+  // bert and vit: 0 = no classification head; bert > 0 swaps the MLM head for pooler + classifier.
+  int64_t num_classes = 0;
+  std::string pool = "cls";  // cls (first token / class token) | mean (over positions)
+  // bert only
+  int64_t type_vocab_size = 2;  // token-type (segment) embeddings; 0 = none
+  // vit only; max_seq_len is derived: (image_size / patch_size)^2 (+1 for pool: cls)
+  int64_t image_size = 28;
+  int64_t patch_size = 4;
+  int64_t channels = 1;
 };
 
 struct DataConfig {

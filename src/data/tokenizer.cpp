@@ -94,7 +94,7 @@ void train_tokenizer(const std::vector<std::string>& inputs, int64_t vocab_size,
   HERD_CHECK(vocab_size >= 8 && vocab_size <= (int64_t(1) << 31) - 1, "--vocab-size: got ",
              vocab_size, " (expected an integer >= 8)");
   HERD_CHECK(!options.byte_fallback || vocab_size >= 300, "--vocab-size: got ", vocab_size,
-             " (byte fallback needs >= 300: 256 bytes + 4 reserved + characters)");
+             " (byte fallback needs >= 300: 256 bytes + 7 reserved + characters)");
   HERD_CHECK(options.max_sentence_length >= 16, "max_sentence_length: got ",
              options.max_sentence_length, " (expected >= 16)");
   HERD_CHECK(!out_prefix.empty(), "--out: empty prefix (expected e.g. data/tok/fortunes)");
@@ -107,6 +107,8 @@ void train_tokenizer(const std::vector<std::string>& inputs, int64_t vocab_size,
       {"unk_id", std::to_string(kUnkId)},
       {"bos_id", std::to_string(kBosId)},
       {"eos_id", std::to_string(kEosId)},
+      // Placed right after the four ids above, in this order: kClsId, kSepId, kMaskId.
+      {"user_defined_symbols", str(kClsPiece, ",", kSepPiece, ",", kMaskPiece)},
       {"byte_fallback", options.byte_fallback ? "true" : "false"},
       // Keep text as written (newlines, runs of spaces, tabs) so decode(encode(x)) == x.
       {"normalization_rule_name", "identity"},
@@ -133,6 +135,11 @@ void train_tokenizer(const std::vector<std::string>& inputs, int64_t vocab_size,
   sentencepiece::SentencePieceProcessor sp;
   auto loaded = sp.LoadFromSerializedProto(proto);
   HERD_CHECK(loaded.ok(), "tokenizer training produced an unreadable model: ", loaded.message());
+  HERD_CHECK(sp.PieceToId(kClsPiece) == kClsId && sp.PieceToId(kSepPiece) == kSepId &&
+                 sp.PieceToId(kMaskPiece) == kMaskId,
+             "tokenizer training placed [CLS] [SEP] [MASK] at ", sp.PieceToId(kClsPiece), " ",
+             sp.PieceToId(kSepPiece), " ", sp.PieceToId(kMaskPiece), ", expected ", kClsId, " ",
+             kSepId, " ", kMaskId);
   std::ostringstream vocab;
   for (int id = 0; id < sp.GetPieceSize(); ++id)
     vocab << sp.IdToPiece(id) << "\t" << sp.GetScore(id) << "\n";
@@ -200,6 +207,24 @@ int Tokenizer::pad_id() const {
 }
 int Tokenizer::unk_id() const {
   return sp_->unk_id();
+}
+
+int Tokenizer::special_id(const char* piece) const {
+  const int id = sp_->PieceToId(piece);
+  HERD_CHECK(id != sp_->unk_id() && sp_->IdToPiece(id) == piece, path_, ": tokenizer has no ",
+             piece,
+             " token (trained before herd reserved BERT's special tokens); retrain it with herd "
+             "tokenizer train");
+  return id;
+}
+int Tokenizer::cls_id() const {
+  return special_id(kClsPiece);
+}
+int Tokenizer::sep_id() const {
+  return special_id(kSepPiece);
+}
+int Tokenizer::mask_id() const {
+  return special_id(kMaskPiece);
 }
 
 std::string tokenizer_identity(const std::string& model_path) {

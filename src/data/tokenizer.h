@@ -21,6 +21,14 @@ constexpr int kPadId = 0;
 constexpr int kUnkId = 1;
 constexpr int kBosId = 2;
 constexpr int kEosId = 3;
+// BERT's special tokens, user-defined symbols of every tokenizer herd trains (ids 4, 5, 6;
+// [PAD] is kPadId). Tokenizers trained before they were reserved lack them.
+constexpr const char* kClsPiece = "[CLS]";
+constexpr const char* kSepPiece = "[SEP]";
+constexpr const char* kMaskPiece = "[MASK]";
+constexpr int kClsId = 4;
+constexpr int kSepId = 5;
+constexpr int kMaskId = 6;
 
 struct TokenizerTrainOptions {
   TextSourceOptions source;
@@ -63,12 +71,17 @@ class Tokenizer {
   int bos_id() const;
   int pad_id() const;
   int unk_id() const;
+  // BERT's special tokens; a one-line error naming the file when the tokenizer lacks them.
+  int cls_id() const;
+  int sep_id() const;
+  int mask_id() const;
   // FNV-1a 64 of the model file's bytes, 16 hex digits.
   const std::string& identity() const { return identity_; }
   const std::string& path() const { return path_; }
 
  private:
   Tokenizer();
+  int special_id(const char* piece) const;
   std::unique_ptr<sentencepiece::SentencePieceProcessor> sp_;
   std::string path_;
   std::string identity_;

@@ -1,64 +1,18 @@
 #include "models/gpt.h"
 
-#include <cmath>
-
-#include "blocks/registry.h"
-
 namespace herd {
 
-SequenceMixer build_mixer(const MixerSpec& spec, const MixerContext& ctx) {
-  const MixerEntry& entry = [&]() -> const MixerEntry& {
-    try {
-      return find_mixer(spec.type);
-    } catch (const Error& e) {
-      throw Error(str(spec.origin, ".type: ", e.what()));
-    }
-  }();
-  // Options are validated against the block's own keys; errors name the config line.
-  auto colon = spec.origin.find(' ');
-  std::string file = spec.origin.substr(0, spec.origin.rfind(':', colon));
-  std::string path = colon == std::string::npos ? "mixer" : spec.origin.substr(colon + 1);
-  cfg::ConfigMap options(spec.options, file, path);
-  SequenceMixer mixer = entry.make(ctx, options);
-  options.finish();
-  return mixer;
-}
-
-GptBlockImpl::GptBlockImpl(const ModelConfig& cfg, const MixerSpec& spec, const MixerContext& ctx) {
-  auto ln = [&] {
-    return torch::nn::LayerNorm(torch::nn::LayerNormOptions({cfg.d_model}).eps(cfg.norm_eps));
-  };
-  ln_1 = register_module("ln_1", ln());
-  mixer = register_module("mixer", build_mixer(spec, ctx));
-  ln_2 = register_module("ln_2", ln());
-  const int64_t hidden = cfg.mlp_ratio * cfg.d_model;
-  if (cfg.mlp == "m2_glu")
-    glu_mlp = register_module("mlp", MonarchGluMlp(cfg.d_model, hidden, cfg.mlp_nblocks,
-                                                   cfg.norm_eps, /*residual_norm=*/false));
-  else
-    mlp = register_module("mlp", Mlp(cfg.d_model, hidden, parse_activation(cfg.mlp)));
-}
-
-torch::Tensor GptBlockImpl::forward(const torch::Tensor& x) {
-  auto y = x + mixer->forward(ln_1(x));
-  return y + (mlp ? mlp(ln_2(y)) : glu_mlp(ln_2(y)));
-}
-
 GptImpl::GptImpl(const ModelConfig& c) : cfg(c) {
+  HERD_CHECK(cfg.stack == "gpt", "model.stack: ", cfg.stack, " is not a GPT (build a ",
+             cfg.stack == "bert" ? "Bert" : "Vit", ")");
+  HERD_CHECK(cfg.norm == "pre", "model.norm: the GPT stack is pre-norm, got ", cfg.norm);
   HERD_CHECK(cfg.vocab_size > 0,
              "model.vocab_size: must be positive (set it or take it from the dataset)");
-  HERD_CHECK(static_cast<int64_t>(cfg.layers.size()) == cfg.n_layer, "model.layers: plan has ",
-             cfg.layers.size(), " entries for ", cfg.n_layer, " layers");
   wte = register_module("wte", torch::nn::Embedding(cfg.vocab_size, cfg.d_model));
   if (cfg.positional == "learned")
     wpe = register_module("wpe", torch::nn::Embedding(cfg.max_seq_len, cfg.d_model));
-  h = register_module("h", torch::nn::ModuleList());
-  for (int64_t i = 0; i < cfg.n_layer; ++i) {
-    MixerContext ctx{cfg.d_model, cfg.n_head, cfg.max_seq_len, /*causal=*/true, i, cfg.n_layer};
-    h->push_back(GptBlock(cfg, cfg.layers[i], ctx));
-  }
-  ln_f = register_module(
-      "ln_f", torch::nn::LayerNorm(torch::nn::LayerNormOptions({cfg.d_model}).eps(cfg.norm_eps)));
+  h = register_module("h", make_blocks(cfg, /*causal=*/true));
+  ln_f = register_module("ln_f", layer_norm(cfg));
   if (!cfg.tie_embeddings)
     lm_head = register_module(
         "lm_head",
@@ -69,15 +23,7 @@ GptImpl::GptImpl(const ModelConfig& c) : cfg(c) {
   torch::nn::init::normal_(wte->weight, 0.0, cfg.init_std);
   if (wpe) torch::nn::init::normal_(wpe->weight, 0.0, cfg.init_std / 2);
   if (lm_head) torch::nn::init::normal_(lm_head->weight, 0.0, cfg.init_std);
-  const double residual_std = cfg.init_std / std::sqrt(2.0 * cfg.n_layer);
-  for (const auto& block : *h) {
-    auto* b = block->as<GptBlockImpl>();
-    if (!b->mlp) continue;  // m2_glu keeps BlockdiagLinear's own init, as in M2
-    torch::nn::init::normal_(b->mlp->fc1->weight, 0.0, cfg.init_std);
-    torch::nn::init::zeros_(b->mlp->fc1->bias);
-    torch::nn::init::normal_(b->mlp->fc2->weight, 0.0, residual_std);
-    torch::nn::init::zeros_(b->mlp->fc2->bias);
-  }
+  init_block_mlps(h, cfg);
 }
 
 torch::Tensor GptImpl::forward(const torch::Tensor& tokens) {
@@ -86,8 +32,7 @@ torch::Tensor GptImpl::forward(const torch::Tensor& tokens) {
              cfg.max_seq_len);
   auto x = wte(tokens);
   if (wpe) x = x + wpe(torch::arange(T, tokens.options()));
-  for (const auto& block : *h) x = block->as<GptBlockImpl>()->forward(x);
-  x = ln_f(x);
+  x = ln_f(run_blocks(h, x));
   return lm_head ? lm_head(x) : torch::matmul(x, wte->weight.t());
 }
 
@@ -116,10 +61,15 @@ double flops_per_token(const ModelConfig& cfg, torch::nn::Module& model, int64_t
   double matmul_params = 0;
   for (const auto& kv : model.named_parameters()) {
     const auto& name = kv.key();
-    if (kv.value().dim() < 2 || name.rfind("wte.", 0) == 0 || name.rfind("wpe.", 0) == 0) continue;
+    if (kv.value().dim() < 2 || name.rfind("wte.", 0) == 0 || name.rfind("wpe.", 0) == 0 ||
+        name.rfind("token_type_emb.", 0) == 0 || name == "cls_token")
+      continue;
     matmul_params += static_cast<double>(kv.value().numel());
   }
-  matmul_params += static_cast<double>(cfg.vocab_size) * cfg.d_model;
+  // A decoder tied to wte (GPT's LM head, BERT's MLM head) multiplies by it once more.
+  const bool tied_decoder =
+      cfg.tie_embeddings && (cfg.stack == "gpt" || (cfg.stack == "bert" && cfg.num_classes == 0));
+  if (tied_decoder) matmul_params += static_cast<double>(cfg.vocab_size) * cfg.d_model;
   double attention_layers = 0;
   for (const auto& l : cfg.layers)
     if (l.type == "attention" || l.type == "primer") attention_layers += 1;

@@ -7,25 +7,14 @@
 #include <string>
 #include <vector>
 
-#include "blocks/mixer.h"
 #include "config/config.h"
-#include "layers/mlp.h"
-#include "layers/monarch_mlp.h"
+#include "models/block.h"
 
 namespace herd {
 
-class GptBlockImpl : public torch::nn::Module {
- public:
-  GptBlockImpl(const ModelConfig& cfg, const MixerSpec& mixer, const MixerContext& ctx);
-  torch::Tensor forward(const torch::Tensor& x);
-
-  torch::nn::LayerNorm ln_1{nullptr}, ln_2{nullptr};
-  SequenceMixer mixer;
-  // Exactly one of these is set; either is registered as "mlp".
-  Mlp mlp{nullptr};
-  MonarchGluMlp glu_mlp{nullptr};  // mlp: m2_glu, without its own residual and post-LN
-};
-TORCH_MODULE(GptBlock);
+// The GPT layer is the shared pre-norm block (src/models/block.h).
+using GptBlockImpl = BlockImpl;
+using GptBlock = Block;
 
 class GptImpl : public torch::nn::Module {
  public:
@@ -46,7 +35,8 @@ TORCH_MODULE(Gpt);
 // The resolved per-layer mixer names, e.g. {"h3", "attention", "h3", ...}.
 std::vector<std::string> layer_plan(const ModelConfig& cfg);
 int64_t parameter_count(torch::nn::Module& model);
-// Training FLOPs per token: 6 * (matmul parameters) + attention scores 12 * layers * T * D.
+// Any stack's module. Training FLOPs per token (per patch for vit): 6 * (matmul parameters)
+// + attention scores 12 * layers * T * D.
 double flops_per_token(const ModelConfig& cfg, torch::nn::Module& model, int64_t seq_len);
 
 }  // namespace herd

@@ -1,0 +1,153 @@
+#include "models/bert.h"
+
+#include <vector>
+
+namespace herd {
+
+MlmHeadImpl::MlmHeadImpl(const ModelConfig& cfg) {
+  dense = register_module("dense", torch::nn::Linear(cfg.d_model, cfg.d_model));
+  ln = register_module("ln", layer_norm(cfg));
+  if (!cfg.tie_embeddings)
+    decoder = register_module(
+        "decoder",
+        torch::nn::Linear(torch::nn::LinearOptions(cfg.d_model, cfg.vocab_size).bias(false)));
+  bias = register_parameter("bias", torch::zeros({cfg.vocab_size}));
+}
+
+torch::Tensor MlmHeadImpl::forward(const torch::Tensor& hidden,
+                                   const torch::Tensor& word_embedding) {
+  auto x = ln(torch::gelu(dense(hidden)));  // BERT's hidden_act: exact (erf) GELU
+  return torch::nn::functional::linear(x, decoder ? decoder->weight : word_embedding, bias);
+}
+
+BertImpl::BertImpl(const ModelConfig& c) : cfg(c) {
+  HERD_CHECK(cfg.stack == "bert", "model.stack: ", cfg.stack, " is not a BERT");
+  HERD_CHECK(cfg.vocab_size > 0,
+             "model.vocab_size: must be positive (set it or take it from the dataset)");
+  HERD_CHECK(cfg.num_classes >= 0, "model.num_classes: must be >= 0, got ", cfg.num_classes);
+  wte = register_module("wte", torch::nn::Embedding(cfg.vocab_size, cfg.d_model));
+  if (cfg.positional == "learned")
+    wpe = register_module("wpe", torch::nn::Embedding(cfg.max_seq_len, cfg.d_model));
+  if (cfg.type_vocab_size > 0)
+    token_type_emb =
+        register_module("token_type_emb", torch::nn::Embedding(cfg.type_vocab_size, cfg.d_model));
+  if (cfg.norm == "post") ln_emb = register_module("ln_emb", layer_norm(cfg));
+  h = register_module("h", make_blocks(cfg, /*causal=*/false));
+  if (cfg.norm == "pre") ln_f = register_module("ln_f", layer_norm(cfg));
+  if (cfg.num_classes == 0) {
+    mlm_head = register_module("mlm_head", MlmHead(cfg));
+  } else {
+    pooler = register_module("pooler", torch::nn::Linear(cfg.d_model, cfg.d_model));
+    classifier = register_module("classifier", torch::nn::Linear(cfg.d_model, cfg.num_classes));
+  }
+
+  // HF BertPreTrainedModel._init_weights, which M2-BERT's post_init applies to every
+  // submodule: each torch Linear (the mixers' included) N(0, init_std) with zero bias, the
+  // embeddings N(0, init_std). Block-diagonal linears, convolutions, attention's packed
+  // in_proj and the filters' positions/frequencies keep their own init.
+  torch::NoGradGuard no_grad;
+  for (const auto& module : modules(/*include_self=*/false)) {
+    if (auto* linear = module->as<torch::nn::LinearImpl>()) {
+      torch::nn::init::normal_(linear->weight, 0.0, cfg.init_std);
+      if (linear->bias.defined()) torch::nn::init::zeros_(linear->bias);
+    } else if (auto* emb = module->as<torch::nn::EmbeddingImpl>()) {
+      torch::nn::init::normal_(emb->weight, 0.0, cfg.init_std);
+    }
+  }
+}
+
+torch::Tensor BertImpl::encode(const torch::Tensor& tokens, const torch::Tensor& token_types) {
+  HERD_CHECK(tokens.dim() == 2, "bert: tokens must be [B, T], got ", tokens.sizes());
+  const int64_t T = tokens.size(1);
+  HERD_CHECK(T >= 1 && T <= cfg.max_seq_len, "bert: sequence length ", T,
+             " outside [1, model.max_seq_len ", cfg.max_seq_len, "]");
+  auto x = wte(tokens);
+  if (wpe) x = x + wpe(torch::arange(T, tokens.options()));
+  if (token_type_emb) {
+    HERD_CHECK(!token_types.defined() || token_types.sizes() == tokens.sizes(),
+               "bert: token_types ", token_types.sizes(), " must match tokens ", tokens.sizes());
+    x = x + token_type_emb(token_types.defined() ? token_types : torch::zeros_like(tokens));
+  } else {
+    HERD_CHECK(!token_types.defined(), "bert: token_types given, but model.type_vocab_size is 0");
+  }
+  if (ln_emb) x = ln_emb(x);
+  x = run_blocks(h, x);
+  return ln_f ? ln_f(x) : x;
+}
+
+torch::Tensor BertImpl::mlm_logits(const torch::Tensor& hidden) {
+  HERD_CHECK(mlm_head, "bert: no MLM head (model.num_classes is ", cfg.num_classes,
+             "; set it to 0 for masked-language-model pretraining)");
+  return mlm_head(hidden, wte->weight);
+}
+
+MlmResult BertImpl::mlm(const torch::Tensor& input, const torch::Tensor& labels) {
+  HERD_CHECK(labels.sizes() == input.sizes(), "bert mlm: labels ", labels.sizes(),
+             " must match input ", input.sizes());
+  auto hidden = encode(input);
+  const auto selected = labels != kIgnoreLabel;
+  auto targets = labels.index({selected});
+  MlmResult r;
+  r.count = targets.numel();
+  // Zero, but connected to the graph, so a batch without masked tokens still backpropagates.
+  if (r.count == 0) {
+    r.loss = hidden.sum() * 0;
+    return r;
+  }
+  auto logits = mlm_logits(hidden.index({selected}));
+  // Reduced-precision logits are upcast: the softmax over a large vocabulary needs fp32.
+  if (logits.scalar_type() != torch::kFloat64) logits = logits.to(torch::kFloat32);
+  r.loss = torch::nn::functional::cross_entropy(logits, targets);
+  r.correct = (logits.argmax(-1) == targets).sum().item<int64_t>();
+  return r;
+}
+
+torch::Tensor BertImpl::classify(const torch::Tensor& tokens, const torch::Tensor& token_types) {
+  HERD_CHECK(classifier, "bert: no classification head (set model.num_classes > 0)");
+  auto hidden = encode(tokens, token_types);
+  auto pooled = cfg.pool == "mean" ? hidden.mean(1) : hidden.select(1, 0);  // [CLS] first
+  return classifier(torch::tanh(pooler(pooled)));
+}
+
+void load_pretrained_encoder(Bert& model, const std::string& path) {
+  torch::serialize::InputArchive archive;
+  try {
+    archive.load_from(path);
+  } catch (const c10::Error&) {
+    throw Error(str(path, ": cannot read weights (corrupt or not a herd model.pt)"));
+  }
+  auto is_head = [](const std::string& name) {
+    for (const char* prefix : {"mlm_head.", "pooler.", "classifier."})
+      if (name.rfind(prefix, 0) == 0) return true;
+    return false;
+  };
+  // Everything is checked before anything is copied: a failed load leaves the model as it was.
+  std::vector<std::string> missing, mismatched;
+  std::vector<std::pair<torch::Tensor, torch::Tensor>> copies;  // (model tensor, file tensor)
+  auto check = [&](const std::string& name, const torch::Tensor& dst, bool buffer) {
+    if (is_head(name)) return;
+    torch::Tensor src;
+    if (!archive.try_read(name, src, buffer))
+      missing.push_back(name);
+    else if (src.sizes() != dst.sizes())
+      mismatched.push_back(str(name, " ", src.sizes(), " vs ", dst.sizes()));
+    else
+      copies.emplace_back(dst, src);
+  };
+  for (const auto& kv : model->named_parameters()) check(kv.key(), kv.value(), false);
+  for (const auto& kv : model->named_buffers()) check(kv.key(), kv.value(), true);
+  auto join = [](const std::vector<std::string>& names) {
+    std::string out;
+    for (size_t i = 0; i < names.size() && i < 6; ++i) out += (i ? ", " : "") + names[i];
+    if (names.size() > 6) out += str(", ... (", names.size(), " in all)");
+    return out;
+  };
+  HERD_CHECK(missing.empty(), path, ": not a pretrained encoder of this model, missing ",
+             join(missing));
+  HERD_CHECK(mismatched.empty(), path,
+             ": encoder shapes differ (file vs model): ", join(mismatched));
+  torch::NoGradGuard no_grad;
+  for (auto& [dst, src] : copies) dst.copy_(src);
+}
+
+}  // namespace herd

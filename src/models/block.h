@@ -1,0 +1,43 @@
+// The layer every stack (GPT, BERT, ViT) is built from: a registered sequence mixer and a
+// position-wise MLP, with residuals and LayerNorms placed by model.norm:
+//   pre  (GPT, ViT):            x = x + mixer(ln_1(x));  x = x + mlp(ln_2(x))
+//   post (BERT):                x = ln_1(x + mixer(x));  x = ln_2(x + mlp(x))
+//   post, mixer_residual false: m = mixer(x);            x = ln_2(m + mlp(m))      (M2-BERT)
+// Parameter names h.<i>.{ln_1, mixer, ln_2, mlp} are the ones GPT checkpoints use.
+#pragma once
+
+#include <torch/torch.h>
+
+#include "blocks/mixer.h"
+#include "config/config.h"
+#include "layers/mlp.h"
+#include "layers/monarch_mlp.h"
+
+namespace herd {
+
+class BlockImpl : public torch::nn::Module {
+ public:
+  BlockImpl(const ModelConfig& cfg, const MixerSpec& mixer, const MixerContext& ctx);
+  torch::Tensor forward(const torch::Tensor& x);
+
+  bool post_norm = false, mixer_residual = true;
+  torch::nn::LayerNorm ln_1{nullptr};  // absent when !mixer_residual
+  torch::nn::LayerNorm ln_2{nullptr};
+  SequenceMixer mixer;
+  // Exactly one of these is set; either is registered as "mlp".
+  Mlp mlp{nullptr};
+  MonarchGluMlp glu_mlp{nullptr};  // mlp: m2_glu, residual and norm are the block's
+};
+TORCH_MODULE(Block);
+
+// The mixer `spec` names, with its options checked against the block's own keys.
+SequenceMixer build_mixer(const MixerSpec& spec, const MixerContext& ctx);
+torch::nn::LayerNorm layer_norm(const ModelConfig& cfg);
+// cfg.n_layer blocks of the plan cfg.layers; causal for GPT, bidirectional for BERT/ViT.
+torch::nn::ModuleList make_blocks(const ModelConfig& cfg, bool causal);
+torch::Tensor run_blocks(const torch::nn::ModuleList& blocks, torch::Tensor x);
+// GPT-2 init of the gelu/squared-ReLU MLPs (fc2 scaled by 1/sqrt(2 n_layer)); m2_glu keeps
+// BlockdiagLinear's own init, as in M2.
+void init_block_mlps(const torch::nn::ModuleList& blocks, const ModelConfig& cfg);
+
+}  // namespace herd
