@@ -13,6 +13,8 @@ namespace {
 const std::vector<TaskEntry>& task_registry() {
   static const std::vector<TaskEntry> tasks = {
       {"lm", "gpt", make_lm_task},
+      {"mlm", "bert", make_mlm_task},
+      {"classify", "bert", make_classify_task},
   };
   return tasks;
 }

@@ -1,0 +1,130 @@
+// Masked language modelling (BERT stack) on a prepared text dataset: each sample starts with
+// [CLS]; a fraction task.mask_rate of the other tokens is selected (80% [MASK], 10% random,
+// 10% kept) and predicted. The masking of a sample depends only on (seed, its global index),
+// so resumed runs and any number of ranks mask identically.
+#include <cmath>
+
+#include "core/log.h"
+#include "data/hash.h"
+#include "data/loader.h"
+#include "data/manifest.h"
+#include "data/mlm_mask.h"
+#include "data/tokenizer.h"
+#include "models/bert.h"
+#include "train/task.h"
+#include "train/trainer.h"
+
+namespace herd {
+namespace {
+
+class MlmTask : public Task {
+ public:
+  MlmTask(const Config& base, const Runtime& rt)
+      : rt_(rt),
+        manifest_(data::load_manifest(required_dir(base))),
+        tokenizer_(load_tokenizer(base, manifest_)),
+        model_(nullptr),
+        loader_(manifest_, base.seq_len(), base.train.seed),
+        val_(manifest_, base.seq_len()) {
+    cfg_ = with_dataset(base, manifest_);
+    HERD_CHECK(cfg_.model.num_classes == 0, base.source,
+               " model.num_classes: ", cfg_.model.num_classes,
+               "; masked-LM pretraining needs 0 (the MLM head)");
+    special_.mask_id = tokenizer_.mask_id();
+    special_.vocab_size = cfg_.model.vocab_size;
+    special_.never_mask = {tokenizer_.pad_id(), tokenizer_.cls_id(), tokenizer_.sep_id(),
+                           tokenizer_.eos_id(), tokenizer_.bos_id(), tokenizer_.mask_id()};
+    model_ = Bert(cfg_.model);
+    model_->to(rt_.device, rt_.param_dtype);
+  }
+
+  torch::nn::Module& model() override { return *model_; }
+  std::string data_summary() const override {
+    return str(loader_.num_tokens(), " train tokens, ", loader_.num_samples(), " samples of ",
+               cfg_.seq_len(), ", mask rate ", cfg_.task.mask_rate);
+  }
+  int64_t units_per_row() const override { return cfg_.seq_len(); }
+
+  TaskBatch next_batch(int64_t global, int64_t rank, int64_t world) override {
+    const auto at = loader_.state();
+    const uint64_t first = at.epoch * loader_.num_samples() + at.next_sample +
+                           static_cast<uint64_t>(rank * global / world);
+    auto b = loader_.next_batch(global, rank, world);
+    return masked(b.input, first, cfg_.train.seed);
+  }
+  LossOutput loss(const TaskBatch& mb) override {
+    auto r = model_->mlm(mb.parts[0].to(rt_.device), mb.parts[1].to(rt_.device));
+    Tallies t;
+    t["mlm_acc"] = {static_cast<double>(r.correct), static_cast<double>(r.count)};
+    return {r.loss, t};
+  }
+  std::string loader_state() const override { return loader_.state().to_string(); }
+  void restore_loader(const std::string& s) override {
+    loader_.restore(data::LoaderState::from_string(s));
+  }
+
+  bool has_eval() const override { return val_.num_samples() > 0; }
+  EvalResult evaluate(int64_t max_batches) override {
+    torch::NoGradGuard no_grad;
+    model_->eval();
+    val_.reset();
+    double loss = 0, correct = 0, count = 0;
+    uint64_t row = 0;
+    for (int64_t i = 0; max_batches <= 0 || i < max_batches; ++i) {
+      auto b = val_.next_batch(cfg_.micro_batch());
+      if (!b) break;
+      // A fixed masking of the validation split, the same at every evaluation.
+      auto mb = masked(b->input, row, cfg_.train.seed ^ 0x5a5a5a5aULL);
+      row += static_cast<uint64_t>(b->input.size(0));
+      AutocastScope autocast(rt_);
+      auto r = model_->mlm(mb.parts[0].to(rt_.device), mb.parts[1].to(rt_.device));
+      loss += r.loss.item<double>() * static_cast<double>(r.count);
+      correct += static_cast<double>(r.correct);
+      count += static_cast<double>(r.count);
+    }
+    model_->train();
+    HERD_CHECK(count > 0, cfg_.data.dir, ": the validation split gave no masked token");
+    return {{"loss", loss / count}, {"mlm_acc", correct / count}};
+  }
+
+  std::string data_identity() const override { return tokenizer_.identity(); }
+  std::string tokenizer_path() const override { return tokenizer_.path(); }
+
+ private:
+  static const std::string& required_dir(const Config& cfg) {
+    HERD_CHECK(!cfg.data.dir.empty(), cfg.source,
+               " data.dir: required (a directory made by `herd prepare text`)");
+    return cfg.data.dir;
+  }
+
+  // [CLS] + the first T-1 tokens of each row, masked; row i is global sample first + i.
+  TaskBatch masked(const torch::Tensor& input, uint64_t first, uint64_t seed) const {
+    const int64_t rows = input.size(0), T = input.size(1);
+    auto cls = torch::full({rows, 1}, static_cast<int64_t>(tokenizer_.cls_id()), torch::kInt64);
+    auto tokens = torch::cat({cls, input.narrow(1, 0, T - 1)}, 1);
+    std::vector<torch::Tensor> ins, labels;
+    for (int64_t i = 0; i < rows; ++i) {
+      const uint64_t row_seed = data::mix64(seed ^ data::mix64(first + static_cast<uint64_t>(i)));
+      auto m = data::mask_tokens(tokens.narrow(0, i, 1), cfg_.task.mask_rate, special_, row_seed);
+      ins.push_back(m.input);
+      labels.push_back(m.labels);
+    }
+    return {{torch::cat(ins, 0), torch::cat(labels, 0)}};
+  }
+
+  Runtime rt_;
+  data::DatasetManifest manifest_;
+  data::Tokenizer tokenizer_;
+  data::MaskSpecial special_;
+  Bert model_;
+  data::TrainLoader loader_;
+  data::ValLoader val_;
+};
+
+}  // namespace
+
+std::unique_ptr<Task> make_mlm_task(const Config& cfg, const Runtime& rt) {
+  return std::make_unique<MlmTask>(cfg, rt);
+}
+
+}  // namespace herd
