@@ -204,6 +204,10 @@ TEST(ImagesFolder, CorruptFilesAreReportedCountedAndSkipped) {
   std::string jpeg = bytes_of(dir / "noise.jpg");
   put_file(root + "/train/red/truncated.jpg", jpeg.substr(0, jpeg.size() / 2));
   put_file(root + "/train/blue/garbage.jpg", "this is not a JPEG at all");
+  // An end-of-image marker inside the scan: libjpeg would pad the rest grey and carry on.
+  std::string marked = jpeg;
+  marked.replace(marked.size() * 3 / 4, 2, "\xFF\xD9");
+  put_file(root + "/train/gray/marker.jpg", marked);
   put_file(root + "/val/red/empty.png", "");
   std::string png = bytes_of(dir / "noise.png");
   put_file(root + "/val/blue/truncated.png", png.substr(0, png.size() / 2));
@@ -213,14 +217,15 @@ TEST(ImagesFolder, CorruptFilesAreReportedCountedAndSkipped) {
                                  &out),
             0)
       << out;
-  EXPECT_NE(out.find("skipped 4 of 13 files"), std::string::npos) << out;
+  EXPECT_NE(out.find("skipped 5 of 14 files"), std::string::npos) << out;
   EXPECT_NE(out.find("truncated.jpg: JPEG: Premature end of JPEG file"), std::string::npos) << out;
   EXPECT_NE(out.find("garbage.jpg: not a JPEG or PNG file"), std::string::npos) << out;
   EXPECT_NE(out.find("empty.png: empty file"), std::string::npos) << out;
   EXPECT_NE(out.find("truncated.png: PNG:"), std::string::npos) << out;
   EXPECT_NE(out.find("images/s"), std::string::npos) << out;
   ImageManifest m = load_image_manifest(dir / "out");
-  EXPECT_EQ(m.train.skipped, 2u);
+  EXPECT_NE(out.find("marker.jpg: JPEG: Corrupt JPEG data"), std::string::npos) << out;
+  EXPECT_EQ(m.train.skipped, 3u);
   EXPECT_EQ(m.val.skipped, 2u);
   EXPECT_EQ(m.train.images(), 7u);
   EXPECT_EQ(m.val.images(), 2u);
@@ -234,7 +239,7 @@ TEST(ImagesFolder, CorruptFilesAreReportedCountedAndSkipped) {
   EXPECT_NE(out.find("counted but not listed"), std::string::npos) << out;
   EXPECT_NE(out.find("garbage.jpg"), std::string::npos) << out;  // the first, in input order
   EXPECT_EQ(out.find("truncated.jpg"), std::string::npos) << out;
-  EXPECT_NE(out.find("skipped 4 of 13 files"), std::string::npos) << out;
+  EXPECT_NE(out.find("skipped 5 of 14 files"), std::string::npos) << out;
   // The second run wrote one train shard: the stale second one is gone.
   EXPECT_FALSE(is_regular_file(dir / "out/train_000001.bin"));
 }

@@ -83,6 +83,13 @@ bool decode_jpeg(const std::string& bytes, int64_t min_side, Image* out, std::st
     *error = "JPEG: no image in the stream (tables only)";
     return false;
   }
+  // The decoder's buffers follow the stored size, whatever the output scale.
+  if (uint64_t(cinfo.image_width) * cinfo.image_height > 4 * kMaxPixels) {
+    *error = str("JPEG: ", cinfo.image_width, "x", cinfo.image_height,
+                 " pixels is larger than the limit of ", 4 * kMaxPixels);
+    jpeg_destroy_decompress(&cinfo);
+    return false;
+  }
   const bool cmyk = cinfo.jpeg_color_space == JCS_CMYK || cinfo.jpeg_color_space == JCS_YCCK;
   cinfo.out_color_space = cinfo.jpeg_color_space == JCS_GRAYSCALE ? JCS_GRAYSCALE
                           : cmyk                                  ? JCS_CMYK

@@ -377,6 +377,8 @@ ImageManifest prepare_images(const PrepareImagesOptions& opt) {
              opt.channels, " (expected 1 or 3)");
   HERD_CHECK(opt.shard_images >= 1 && opt.shard_images <= kImageShardMaxImages,
              "--shard-images: got ", opt.shard_images, " (expected 1..", kImageShardMaxImages, ")");
+  HERD_CHECK(opt.max_warnings >= 0, "--max-warnings: got ", opt.max_warnings,
+             " (expected 0 or more)");
   prepare_out_dir(opt.out_dir);
 
   ImageManifest m;
