@@ -12,6 +12,7 @@ void add_eval(CLI::App& app);
 void add_generate(CLI::App& app);
 void add_tokenizer(CLI::App& app);
 void add_prepare(CLI::App& app);
+void add_prepare_images(CLI::App& prepare);  // under `herd prepare`
 void add_conformance(CLI::App& app);
 void add_bench(CLI::App& app);
 

@@ -32,6 +32,7 @@ void add_prepare(CLI::App& app) {
       "  herd prepare text --input /usr/share/games/fortunes/fortunes --doc-delimiter % \\\n"
       "      --tokenizer data/tok/fortunes.model --out data/fortunes --val-fraction 0.05");
   text->callback([opt] { data::prepare_text(*opt); });
+  add_prepare_images(*cmd);
 }
 
 }  // namespace herd::cli
