@@ -113,6 +113,17 @@ void parse_data(cfg::ConfigMap m, DataConfig& c) {
   c.dir = m.get_string("dir", c.dir);
   c.tokenizer = m.get_string("tokenizer", c.tokenizer);
   c.seq_len = m.get_int("seq_len", c.seq_len, 0);
+  if (m.has("augment")) {
+    auto a = m.child("augment");
+    c.augment.random_resized_crop =
+        a.get_bool("random_resized_crop", c.augment.random_resized_crop);
+    c.augment.min_scale = a.get_double("min_scale", c.augment.min_scale, 0.0, 1.0);
+    c.augment.max_scale = a.get_double("max_scale", c.augment.max_scale, 0.0, 1.0);
+    c.augment.hflip = a.get_bool("hflip", c.augment.hflip);
+    if (c.augment.min_scale <= 0 || c.augment.min_scale > c.augment.max_scale)
+      a.fail("min_scale", "expected 0 < min_scale <= max_scale <= 1");
+    a.finish();
+  }
   m.finish();
 }
 
@@ -245,6 +256,12 @@ YAML::Node resolve(const Config& c) {
   r["data"]["dir"] = c.data.dir;
   r["data"]["tokenizer"] = c.data.tokenizer;
   r["data"]["seq_len"] = c.seq_len();
+  if (c.model.stack == "vit") {
+    r["data"]["augment"]["random_resized_crop"] = c.data.augment.random_resized_crop;
+    r["data"]["augment"]["min_scale"] = c.data.augment.min_scale;
+    r["data"]["augment"]["max_scale"] = c.data.augment.max_scale;
+    r["data"]["augment"]["hflip"] = c.data.augment.hflip;
+  }
   auto& o = c.optimizer;
   r["optimizer"]["name"] = o.name;
   r["optimizer"]["lr"] = o.lr;

@@ -71,10 +71,18 @@ struct ModelConfig {
   int64_t channels = 1;
 };
 
+// Train-time image augmentation (image task; data::ImageAugment documents each step).
+struct AugmentConfig {
+  bool random_resized_crop = true;
+  double min_scale = 0.35, max_scale = 1.0;  // share of the image area a crop covers
+  bool hflip = true;
+};
+
 struct DataConfig {
-  std::string dir;        // output of `herd prepare text`
+  std::string dir;        // output of `herd prepare text` (or `prepare images`)
   std::string tokenizer;  // optional; default: the one recorded in dir/manifest.yaml
   int64_t seq_len = 0;    // 0: model.max_seq_len
+  AugmentConfig augment;  // images only
 };
 
 struct OptimizerConfig {

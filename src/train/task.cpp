@@ -15,6 +15,7 @@ const std::vector<TaskEntry>& task_registry() {
       {"lm", "gpt", make_lm_task},
       {"mlm", "bert", make_mlm_task},
       {"classify", "bert", make_classify_task},
+      {"image", "vit", make_image_task},
   };
   return tasks;
 }

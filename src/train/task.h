@@ -102,5 +102,6 @@ struct TaskEntry {
 std::unique_ptr<Task> make_lm_task(const Config& cfg, const Runtime& rt);
 std::unique_ptr<Task> make_mlm_task(const Config& cfg, const Runtime& rt);
 std::unique_ptr<Task> make_classify_task(const Config& cfg, const Runtime& rt);
+std::unique_ptr<Task> make_image_task(const Config& cfg, const Runtime& rt);
 
 }  // namespace herd
