@@ -1,11 +1,6 @@
 // The ViT stack: shapes with attention and m2 for class-token and mean pooling, the patch
-// embedding's layout, bidirectionality, a float64 gradient check, parameter count, config keys,
-// and the Fashion-MNIST configs learning from real images.
+// embedding's layout, bidirectionality, a float64 gradient check, parameter count, config keys.
 #include <gtest/gtest.h>
-#include <zlib.h>
-
-#include <filesystem>
-#include <vector>
 
 #include "config/config.h"
 #include "fixtures.h"
@@ -169,60 +164,6 @@ TEST(Vit, ConfigKeysAndErrors) {
   EXPECT_NE(hyena.find("hyena is causal only"), std::string::npos) << hyena;
   const std::string patch = error_of("  patch_size: 4\n");
   EXPECT_NE(patch.find("model.patch_size: only applies to stack: vit"), std::string::npos) << patch;
-}
-
-// The first n items of an IDX file (big-endian header: magic, count, then dims), gzipped.
-torch::Tensor read_idx_gz(const std::string& path, int64_t n, bool images) {
-  gzFile f = gzopen(path.c_str(), "rb");
-  if (!f) throw Error(str(path, ": cannot open"));
-  unsigned char header[16];
-  const int header_size = images ? 16 : 8;
-  const int64_t item = images ? 28 * 28 : 1;
-  std::vector<unsigned char> bytes(static_cast<size_t>(n * item));
-  const bool ok = gzread(f, header, header_size) == header_size &&
-                  gzread(f, bytes.data(), static_cast<unsigned>(bytes.size())) ==
-                      static_cast<int>(bytes.size());
-  gzclose(f);
-  if (!ok || header[2] != 8 || header[3] != (images ? 3 : 1))
-    throw Error(str(path, ": not an IDX ", images ? "image" : "label", " file"));
-  auto t = torch::from_blob(bytes.data(), {n * item}, torch::kUInt8).clone();
-  if (!images) return t.to(torch::kLong);
-  return ((t.to(torch::kFloat32) / 255.0 - 0.2860) / 0.3530).view({n, 1, 28, 28});
-}
-
-// Both Fashion-MNIST configs learn well beyond chance (10%) from 12,800 images.
-TEST(Vit, ConfigsLearnFashionMnist) {
-  const std::string dir = "/usr/share/datasets/fashion-mnist/";
-  if (!std::filesystem::exists(dir + "train-images-idx3-ubyte.gz"))
-    GTEST_SKIP() << dir << " missing: run scripts/setup.sh";
-  const auto train_x = read_idx_gz(dir + "train-images-idx3-ubyte.gz", 6400, true);
-  const auto train_y = read_idx_gz(dir + "train-labels-idx1-ubyte.gz", 6400, false);
-  const auto test_x = read_idx_gz(dir + "t10k-images-idx3-ubyte.gz", 2000, true);
-  const auto test_y = read_idx_gz(dir + "t10k-labels-idx1-ubyte.gz", 2000, false);
-  for (const char* name : {"vit-fashion-mnist", "m2-vit-fashion-mnist"}) {
-    const Config cfg = load_config(str(HERD_SOURCE_DIR, "/configs/", name, ".yaml"));
-    torch::manual_seed(cfg.train.seed);
-    Vit model(cfg.model);
-    torch::optim::AdamW opt(model->parameters(),
-                            torch::optim::AdamWOptions(cfg.optimizer.lr)
-                                .betas({cfg.optimizer.beta1, cfg.optimizer.beta2})
-                                .weight_decay(cfg.optimizer.weight_decay));
-    const int64_t batch = 64;
-    for (int64_t step = 0; step < 200; ++step) {
-      const int64_t at = (step * batch) % train_x.size(0);
-      auto loss = torch::nn::functional::cross_entropy(model->forward(train_x.narrow(0, at, batch)),
-                                                       train_y.narrow(0, at, batch));
-      opt.zero_grad();
-      loss.backward();
-      opt.step();
-    }
-    torch::NoGradGuard no_grad;
-    model->eval();
-    const double accuracy =
-        (model->forward(test_x).argmax(-1) == test_y).to(torch::kFloat64).mean().item<double>();
-    std::printf("[ fmnist ] %-22s test accuracy %.3f after 200 steps of 64\n", name, accuracy);
-    EXPECT_GT(accuracy, 0.7) << name;
-  }
 }
 
 TEST(Vit, ConfigCheckPrintsTheStackPlanAndCount) {
