@@ -1,12 +1,14 @@
 // The paper-size configs in configs/ build models whose parameter counts match what the
-// reference code (safari ConvLMHeadModel, flash-attention GPTLMHeadModel) creates for the same
-// config. The reference numbers are derived in docs/blocks.md (scripts/reference_param_counts.py).
+// reference code (safari ConvLMHeadModel, flash-attention GPTLMHeadModel, m2 BertForMaskedLM)
+// creates for the same config. The reference numbers are derived in docs/blocks.md
+// (scripts/reference_param_counts.py).
 #include <gtest/gtest.h>
 
 #include <chrono>
 
 #include "config/config.h"
 #include "models/gpt.h"
+#include "models/stack.h"
 
 namespace herd {
 namespace {
@@ -53,6 +55,41 @@ INSTANTIATE_TEST_SUITE_P(Configs, ParamCounts,
                          [](const ::testing::TestParamInfo<PaperSize>& info) {
                            std::string name = info.param.config;
                            name = name.substr(0, name.find('.'));
+                           for (auto& c : name)
+                             if (c == '-') c = '_';
+                           return name;
+                         });
+
+// M2-BERT (m2@7d359e8c BertForMaskedLM from bert/yamls/pretrain/monarch-mixer-*.yaml) and the
+// HF BERT-base baseline. The configs keep create_bert.py's vocabulary padding (30522 ->
+// 30528), so the counts are equal.
+class BertParamCounts : public ::testing::TestWithParam<PaperSize> {};
+
+TEST_P(BertParamCounts, EqualToReference) {
+  const PaperSize& size = GetParam();
+  const Config cfg = load_config(std::string(HERD_SOURCE_DIR) + "/configs/" + size.config);
+  ASSERT_EQ(cfg.model.stack, "bert") << size.config;
+  ASSERT_EQ(cfg.model.vocab_size, 30528) << size.config;
+  torch::NoGradGuard no_grad;
+  auto model = build_model(cfg.model);
+  const int64_t herd = parameter_count(*model);
+  const double diff = static_cast<double>(herd - size.reference) / size.reference;
+  EXPECT_LT(std::abs(diff), 0.01) << size.config << ": herd " << herd << " vs reference "
+                                  << size.reference << " (" << diff * 100 << "%)";
+  EXPECT_EQ(herd, size.reference) << size.config;
+  std::printf("[ params ] %-22s herd %lld reference %lld diff %+.4f%%\n", size.config,
+              static_cast<long long>(herd), static_cast<long long>(size.reference), diff * 100);
+}
+
+INSTANTIATE_TEST_SUITE_P(M2Bert, BertParamCounts,
+                         ::testing::Values(PaperSize{"m2-bert-base-80m.yaml", 80267328},
+                                           PaperSize{"m2-bert-base-110m.yaml", 115583616},
+                                           PaperSize{"m2-bert-large-260m.yaml", 259133760},
+                                           PaperSize{"m2-bert-large-341m.yaml", 341038144},
+                                           PaperSize{"bert-base.yaml", 109518912}),
+                         [](const ::testing::TestParamInfo<PaperSize>& info) {
+                           std::string name = info.param.config;
+                           name = name.substr(0, name.find(".yaml"));
                            for (auto& c : name)
                              if (c == '-') c = '_';
                            return name;
