@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "cli/commands.h"
+#include "data/input_files.h"
 #include "data/tokenizer.h"
 
 namespace herd::cli {
@@ -19,7 +20,9 @@ struct TrainArgs {
 void add_train_cmd(CLI::App& parent) {
   auto args = std::make_shared<TrainArgs>();
   auto* cmd = parent.add_subcommand("train", "Train a SentencePiece model on text/jsonl files");
-  cmd->add_option("--input", args->inputs, "Input files (.txt, .jsonl, optionally .zst/.gz)")
+  cmd->add_option("--input", args->inputs,
+                  "Input files (.txt, .jsonl, optionally .zst/.gz), directories or quoted globs "
+                  "(as for prepare text)")
       ->required();
   cmd->add_option("--vocab-size", args->vocab_size, "Vocabulary size incl. pad/unk/bos/eos")
       ->required();
@@ -30,6 +33,11 @@ void add_train_cmd(CLI::App& parent) {
       ->required();
   cmd->add_option("--doc-delimiter", args->options.source.doc_delimiter,
                   "Line separating documents in text files (empty: one document per file)");
+  cmd->add_option("--field,--json-field", args->options.source.json_field,
+                  "String field holding the document in .jsonl/.json lines")
+      ->capture_default_str();
+  cmd->add_flag("--skip-bad-lines", args->options.source.skip_bad_lines,
+                "Count and skip JSON lines that do not parse or lack the field (default: error)");
   cmd->add_option("--max-sentences", args->options.max_sentences,
                   "Train on at most the first N sentences (0: all)")
       ->capture_default_str();
@@ -42,8 +50,8 @@ void add_train_cmd(CLI::App& parent) {
       "  herd tokenizer train --input /usr/share/games/fortunes/fortunes --doc-delimiter % \\\n"
       "      --vocab-size 512 --model-type bpe --out data/tok/fortunes");
   cmd->callback([args] {
-    data::train_tokenizer(args->inputs, args->vocab_size, args->model_type, args->out,
-                          args->options);
+    data::train_tokenizer(data::expand_inputs(args->inputs), args->vocab_size, args->model_type,
+                          args->out, args->options);
   });
 }
 

@@ -111,6 +111,25 @@ void parse_model(cfg::ConfigMap m, ModelConfig& c) {
 
 void parse_data(cfg::ConfigMap m, DataConfig& c) {
   c.dir = m.get_string("dir", c.dir);
+  // `mix: [{dir: a, weight: 0.7}, {dir: b, weight: 0.3}]` blends datasets instead of `dir`.
+  if (m.has("mix")) {
+    c.mix.clear();
+    for (auto& item : m.child_list("mix")) {
+      DataSource src;
+      src.dir = item.require_string("dir");
+      if (src.dir.empty()) item.fail("dir", "empty path (expected a prepared dataset directory)");
+      if (!item.has("weight")) item.fail("weight", "required number > 0 is missing");
+      src.weight = item.get_double("weight", 0.0);
+      if (!(src.weight > 0)) item.fail("weight", str("must be > 0, got ", src.weight));
+      for (const auto& other : c.mix)
+        if (other.dir == src.dir)
+          item.fail("dir", str("\"", src.dir, "\" is listed twice (merge the weights)"));
+      item.finish();
+      c.mix.push_back(src);
+    }
+    if (c.mix.empty()) m.fail("mix", "empty list (expected at least one {dir, weight})");
+    if (!c.dir.empty()) m.fail("mix", "data.dir and data.mix are exclusive (use one of them)");
+  }
   c.tokenizer = m.get_string("tokenizer", c.tokenizer);
   c.seq_len = m.get_int("seq_len", c.seq_len, 0);
   if (m.has("augment")) {
@@ -254,6 +273,13 @@ YAML::Node resolve(const Config& c) {
     r["model"]["channels"] = m.channels;
   }
   r["data"]["dir"] = c.data.dir;
+  // Only with a mix, so the resolved configs of single-dataset runs keep their keys.
+  for (const auto& src : c.data.mix) {
+    YAML::Node item;
+    item["dir"] = src.dir;
+    item["weight"] = src.weight;
+    r["data"]["mix"].push_back(item);
+  }
   r["data"]["tokenizer"] = c.data.tokenizer;
   r["data"]["seq_len"] = c.seq_len();
   if (c.model.stack == "vit") {

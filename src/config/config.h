@@ -78,11 +78,19 @@ struct AugmentConfig {
   bool hflip = true;
 };
 
+// One blended dataset of `data.mix` (see data/mixture.h).
+struct DataSource {
+  std::string dir;      // output of `herd prepare text`
+  double weight = 1.0;  // > 0; only the ratios between sources matter
+};
+
 struct DataConfig {
   std::string dir;        // output of `herd prepare text` (or `prepare images`)
   std::string tokenizer;  // optional; default: the one recorded in dir/manifest.yaml
   int64_t seq_len = 0;    // 0: model.max_seq_len
   AugmentConfig augment;  // images only
+  // Instead of `dir`: several prepared datasets blended by weight (data/mixture.h).
+  std::vector<DataSource> mix;
 };
 
 struct OptimizerConfig {

@@ -156,15 +156,21 @@ Batch TrainLoader::next_batch(int64_t global_batch, int64_t rank, int64_t world)
   const int64_t T = seq_len_;
   auto rows = torch::empty({static_cast<int64_t>(hi - lo), T + 1}, torch::kInt64);
   int64_t* data = rows.data_ptr<int64_t>();
-  for (uint64_t j = lo; j < hi; ++j) {
-    uint64_t pos = state_.next_sample + j;
-    uint64_t epoch = state_.epoch + pos / num_samples_;
-    fill_row(order(epoch)[pos % num_samples_], data + (j - lo) * static_cast<uint64_t>(T + 1));
-  }
-  uint64_t end = state_.next_sample + B;
+  for (uint64_t j = lo; j < hi; ++j) read_ahead(j, data + (j - lo) * static_cast<uint64_t>(T + 1));
+  advance(B);
+  return Batch{rows.narrow(1, 0, T).contiguous(), rows.narrow(1, 1, T).contiguous()};
+}
+
+void TrainLoader::read_ahead(uint64_t offset, int64_t* row) {
+  uint64_t pos = state_.next_sample + offset;
+  uint64_t epoch = state_.epoch + pos / num_samples_;
+  fill_row(order(epoch)[pos % num_samples_], row);
+}
+
+void TrainLoader::advance(uint64_t count) {
+  uint64_t end = state_.next_sample + count;
   state_.epoch += end / num_samples_;
   state_.next_sample = end % num_samples_;
-  return Batch{rows.narrow(1, 0, T).contiguous(), rows.narrow(1, 1, T).contiguous()};
 }
 
 void TrainLoader::restore(const LoaderState& state) {

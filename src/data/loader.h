@@ -73,6 +73,12 @@ class TrainLoader {
   // global_batch samples on every rank, rolling into the next epoch as needed.
   Batch next_batch(int64_t global_batch, int64_t rank = 0, int64_t world = 1);
 
+  // The building blocks of next_batch, for loaders that draw from several datasets: the
+  // sample `offset` places past the current position (into later epochs as needed) as
+  // seq_len + 1 tokens into `row`, leaving the position; and moving the position `count` on.
+  void read_ahead(uint64_t offset, int64_t* row);
+  void advance(uint64_t count);
+
   LoaderState state() const { return state_; }
   // Throws when the state does not fit this dataset (next_sample >= num_samples).
   void restore(const LoaderState& state);

@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "core/error.h"
+#include "core/log.h"
 
 namespace herd::data {
 namespace {
@@ -51,7 +52,9 @@ class ZstdStream : public ByteStream {
   size_t read(char* buf, size_t n) override {
     ZSTD_outBuffer out{buf, n, 0};
     while (out.pos == 0) {
-      if (in_.pos == in_.size) {
+      // A call that filled the output may have more decoded bytes to flush without any new
+      // input, so only ask for input once the decoder had room to spare.
+      if (in_.pos == in_.size && !output_was_full_) {
         size_t got = inner_->read(in_buf_.data(), in_buf_.size());
         if (got == 0) {
           // A frame still open at end of input means the file was cut short.
@@ -63,6 +66,7 @@ class ZstdStream : public ByteStream {
       size_t rc = ZSTD_decompressStream(ctx_, &out, &in_);
       HERD_CHECK(!ZSTD_isError(rc), name_, ": bad zstd data (", ZSTD_getErrorName(rc), ")");
       frame_done_ = rc == 0;
+      output_was_full_ = out.pos == out.size;
     }
     return out.pos;
   }
@@ -74,6 +78,7 @@ class ZstdStream : public ByteStream {
   ZSTD_inBuffer in_{nullptr, 0, 0};
   ZSTD_DStream* ctx_ = nullptr;
   bool frame_done_ = true;
+  bool output_was_full_ = false;
 };
 
 class GzipStream : public ByteStream {
@@ -90,7 +95,8 @@ class GzipStream : public ByteStream {
     z_.avail_out = static_cast<uInt>(std::min<size_t>(n, 1u << 30));
     size_t want = z_.avail_out;
     while (z_.avail_out == want) {
-      if (z_.avail_in == 0) {
+      // As for zstd: after filling the output, inflate may still hold bytes for the next call.
+      if (z_.avail_in == 0 && !output_was_full_) {
         size_t got = inner_->read(in_buf_.data(), in_buf_.size());
         if (got == 0) {
           HERD_CHECK(member_done_, name_, ": truncated gzip stream");
@@ -107,9 +113,11 @@ class GzipStream : public ByteStream {
       int rc = inflate(&z_, Z_NO_FLUSH);
       if (rc == Z_STREAM_END) {
         member_done_ = true;
+        output_was_full_ = false;  // a finished member has written all its bytes
       } else {
         HERD_CHECK(rc == Z_OK || rc == Z_BUF_ERROR, name_, ": bad gzip data (",
                    z_.msg ? z_.msg : "inflate error", ")");
+        output_was_full_ = z_.avail_out == 0;
       }
     }
     return want - z_.avail_out;
@@ -121,6 +129,7 @@ class GzipStream : public ByteStream {
   std::vector<char> in_buf_;
   z_stream z_;
   bool member_done_ = false;
+  bool output_was_full_ = false;
 };
 
 std::string strip_compression(const std::string& path) {
@@ -473,11 +482,23 @@ bool DocumentReader::next(std::string& doc) {
   }
 }
 
+bool DocumentReader::read_line() {
+  bool got = false;
+  try {
+    got = lines_->next(line_);
+  } catch (const Error& e) {
+    // The stream's message names the file; say how far the good part reached.
+    throw Error(str(e.what(), " (after line ", lines_->line_number(), ")"));
+  }
+  if (got) bytes_read_ += line_.size() + 1;
+  return got;
+}
+
 bool DocumentReader::next_text(std::string& doc) {
   doc.clear();
   bool any = false;  // a document with only blank lines is still empty after trimming
   const bool split = !options_.doc_delimiter.empty();
-  while (lines_->next(line_)) {
+  while (read_line()) {
     if (split && line_ == options_.doc_delimiter) {
       if (any) break;
       doc.clear();
@@ -494,16 +515,24 @@ bool DocumentReader::next_text(std::string& doc) {
 }
 
 bool DocumentReader::next_jsonl(std::string& doc) {
-  while (lines_->next(line_)) {
+  while (read_line()) {
     if (line_.find_first_not_of(" \t") == std::string::npos) continue;
-    bool found = false;
+    std::string problem;
     try {
-      found = json_string_field(line_, options_.json_field, &doc);
+      if (!json_string_field(line_, options_.json_field, &doc))
+        problem = str("no field \"", options_.json_field, "\" (expected {\"", options_.json_field,
+                      "\": \"...\"})");
     } catch (const Error& e) {
-      throw Error(str(current_, ":", lines_->line_number(), ": bad JSON line: ", e.what()));
+      problem = str("bad JSON line: ", e.what());
     }
-    HERD_CHECK(found, current_, ":", lines_->line_number(), ": no field \"", options_.json_field,
-               "\" (expected {\"", options_.json_field, "\": \"...\"})");
+    if (!problem.empty()) {
+      std::string where = str(current_, ":", lines_->line_number(), ": ", problem);
+      HERD_CHECK(options_.skip_bad_lines, where, " (--skip-bad-lines skips such lines)");
+      // The first few are worth seeing; the rest only count.
+      if (skipped_lines_ < 10) log::warn("skipped ", where);
+      ++skipped_lines_;
+      continue;
+    }
     if (!doc.empty()) return true;
   }
   return false;

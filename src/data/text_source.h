@@ -57,6 +57,9 @@ struct TextSourceOptions {
   std::string doc_delimiter;
   // JSON lines: the string field that holds the document.
   std::string json_field = "text";
+  // JSON lines that do not parse or lack the field are counted and skipped instead of being
+  // an error. A truncated or corrupt compressed file is an error either way.
+  bool skip_bad_lines = false;
 };
 
 // Yields the non-empty documents of `paths`, in order. Documents of text files are their
@@ -69,11 +72,16 @@ class DocumentReader {
   // The file (and line, for jsonl) the last document came from.
   const std::string& current_path() const;
   uint64_t documents() const { return documents_; }
+  // Bad JSON lines skipped so far (only with skip_bad_lines).
+  uint64_t skipped_lines() const { return skipped_lines_; }
+  // Uncompressed bytes of the lines read so far (for throughput reports).
+  uint64_t bytes_read() const { return bytes_read_; }
 
  private:
   bool open_next_file();
   bool next_text(std::string& doc);
   bool next_jsonl(std::string& doc);
+  bool read_line();  // into line_; errors of the byte stream gain the line they cut
 
   std::vector<std::string> paths_;
   TextSourceOptions options_;
@@ -83,6 +91,8 @@ class DocumentReader {
   std::string current_;
   std::string line_;
   uint64_t documents_ = 0;
+  uint64_t skipped_lines_ = 0;
+  uint64_t bytes_read_ = 0;
 };
 
 // Checks that every path names a readable regular file; throws naming the first that is not.
