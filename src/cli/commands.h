@@ -14,5 +14,6 @@ void add_tokenizer(CLI::App& app);
 void add_prepare(CLI::App& app);
 void add_conformance(CLI::App& app);
 void add_bench(CLI::App& app);
+void add_dist_selftest(CLI::App& app);  // hidden: used by the tests
 
 }  // namespace herd::cli
