@@ -241,7 +241,7 @@ void check_failure(int signal_number, const std::string& tag) {
   const std::string dir = test::temp_dir(tag);
   const std::string cfg = write_config(dir, 2000, "checkpoint:\n  every: 2\n  keep_last: 2\n");
   start_torchrun_style(dir, cfg + " --run-dir " + dir + "/run --set train.dist_timeout_s=5");
-  ASSERT_TRUE(wait_for(dir + "/run/checkpoints/step_00000002/model.pt"));
+  ASSERT_TRUE(wait_for(dir + "/run/checkpoints/latest"));
   const pid_t victim = read_pid(dir + "/rank1.pid");
   ASSERT_EQ(::kill(victim, signal_number), 0);
   ASSERT_TRUE(wait_for(dir + "/rank0.rc"));
@@ -271,7 +271,7 @@ TEST(Dist, LauncherReportsTheFailedRank) {
       str(HERD_BINARY, " train ", cfg, " --run-dir ", dir, "/run --nproc-per-node 2 >", dir,
           "/out.log 2>&1; echo $? >", dir, "/rc");
   ASSERT_EQ(shell("(" + cmd + ") & true"), 0);
-  ASSERT_TRUE(wait_for(dir + "/run/checkpoints/step_00000002/model.pt"));
+  ASSERT_TRUE(wait_for(dir + "/run/checkpoints/latest"));
   std::smatch m;
   const std::string started = read_text(dir + "/out.log");
   ASSERT_TRUE(std::regex_search(started, m, std::regex(R"(started rank 1 \(pid (\d+)\))")))
