@@ -218,6 +218,18 @@ TEST(Dist, ResumeAcrossWorldSizes) {
   expect_same_weights(straight.last_checkpoint, dir + "/b/checkpoints/step_00000006");
 }
 
+TEST(Dist, BatchThatDoesNotSplitIsRefused) {
+  const std::string dir = test::temp_dir("dist_split");
+  const std::string cfg = write_config(dir, 2);
+  std::string out;
+  EXPECT_NE(test::run_herd("train " + cfg + " --run-dir " + dir + "/run --nproc-per-node 3", &out),
+            0);
+  EXPECT_NE(out.find("train.batch_size: 8 does not divide among --nproc-per-node 3"),
+            std::string::npos)
+      << out;
+  EXPECT_FALSE(fs::exists(dir + "/run/checkpoints"));
+}
+
 // herd as one rank of torchrun: the variables set by hand.
 TEST(Dist, TorchrunVariablesHonoured) {
   const std::string dir = test::temp_dir("dist_torchrun");

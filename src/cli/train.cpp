@@ -42,6 +42,10 @@ void add_train(CLI::App& app) {
     if (!args->resume.empty() && args->resume != "auto" && !fs::is_directory(args->resume))
       throw Error(str("--resume ", args->resume, ": expected auto or a checkpoint directory"));
     if (args->nproc > 0) {
+      if (cfg.train.batch_size % args->nproc != 0)
+        throw Error(str(cfg.source, " train.batch_size: ", cfg.train.batch_size,
+                        " does not divide among --nproc-per-node ", args->nproc,
+                        " ranks (it is the global batch, split evenly)"));
       dist::LaunchOptions lo;
       lo.nproc = args->nproc;
       lo.args = dist::own_args_without("--nproc-per-node");
