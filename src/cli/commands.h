@@ -15,5 +15,6 @@ void add_prepare(CLI::App& app);
 void add_prepare_images(CLI::App& prepare);  // under `herd prepare`
 void add_conformance(CLI::App& app);
 void add_bench(CLI::App& app);
+void add_dist_selftest(CLI::App& app);  // hidden: used by the tests
 
 }  // namespace herd::cli

@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "dist/backends.h"
 #include "ops/kernel_path.h"
 
 namespace herd::cli {
@@ -19,11 +20,11 @@ void add_info(CLI::App& app) {
               << " (devices: " << static_cast<int>(torch::cuda::device_count()) << ")\n"
               << "cudnn       "
               << (torch::cuda::cudnn_is_available() ? "available" : "not available") << "\n"
-#ifdef USE_C10D_NCCL
-              << "nccl        compiled in\n"
-#else
-              << "nccl        not compiled in\n"
-#endif
+              << "dist        gloo"
+              << (dist::nccl_compiled()
+                      ? ", nccl"
+                      : " (nccl not compiled: no CUDA toolkit or nccl.h at build)")
+              << "\n"
 #ifdef HERD_HAVE_CUDA_KERNELS
               << "kernels     CUDA kernels compiled (sm_80, sm_90)\n"
 #else

@@ -6,6 +6,7 @@
 #include "cli/commands.h"
 #include "config/node.h"
 #include "core/log.h"
+#include "dist/launcher.h"
 #include "models/stack.h"
 #include "train/trainer.h"
 
@@ -18,9 +19,14 @@ void add_train(CLI::App& app) {
     std::string config, run_dir, resume;
     std::vector<std::string> overrides;
     int64_t stop_after = 0;
+    int nproc = 0;
   };
   auto args = std::make_shared<Args>();
   cmd->add_option("config", args->config, "YAML config")->required()->check(CLI::ExistingFile);
+  cmd->add_option("--nproc-per-node", args->nproc,
+                  "Start this many data-parallel ranks here and supervise them (torchrun and "
+                  "srun start one herd per rank instead; see README)")
+      ->check(CLI::Range(1, 1024));
   cmd->add_option("--stop-after", args->stop_after,
                   "Checkpoint and stop after this step (resume later)")
       ->check(CLI::PositiveNumber);
@@ -30,11 +36,22 @@ void add_train(CLI::App& app) {
                   "auto (newest checkpoint in the run dir, if any) or a checkpoint path");
   cmd->footer(
       "Example:\n  herd train configs/quickstart.yaml --set train.steps=200 --run-dir runs/qs "
-      "--resume auto");
+      "--resume auto\n  herd train configs/quickstart.yaml --nproc-per-node 2");
   cmd->callback([args] {
     Config cfg = load_config(args->config, args->overrides);
     if (!args->resume.empty() && args->resume != "auto" && !fs::is_directory(args->resume))
       throw Error(str("--resume ", args->resume, ": expected auto or a checkpoint directory"));
+    if (args->nproc > 0) {
+      if (cfg.train.batch_size % args->nproc != 0)
+        throw Error(str(cfg.source, " train.batch_size: ", cfg.train.batch_size,
+                        " does not divide among --nproc-per-node ", args->nproc,
+                        " ranks (it is the global batch, split evenly)"));
+      dist::LaunchOptions lo;
+      lo.nproc = args->nproc;
+      lo.args = dist::own_args_without("--nproc-per-node");
+      dist::launch(lo);
+      return;
+    }
     RunOptions o{args->run_dir, args->resume, args->stop_after, false};
     train(cfg, o);
   });

@@ -124,6 +124,10 @@ struct TrainConfig {
   double sample_temperature = 0.8;
   int64_t sample_top_k = 40;
   int64_t threads = 0;  // 0: torch default
+  // Data-parallel runs (several ranks; see src/dist): the rest is ignored by one process.
+  std::string backend = "auto";  // auto (nccl on CUDA, gloo on CPU) | nccl | gloo
+  double dist_timeout_s = 600;   // a rank that died or hung fails the others after this
+  double bucket_cap_mb = 25;     // gradient all-reduce bucket size
 };
 
 struct CheckpointConfig {

@@ -9,6 +9,7 @@
 #include "ckpt/checkpoint.h"
 #include "config/node.h"
 #include "core/log.h"
+#include "dist/data_parallel.h"
 #include "train/metrics.h"
 #include "train/optimizer.h"
 #include "train/schedule.h"
@@ -39,10 +40,16 @@ std::vector<std::pair<std::string, double>> means(const Tallies& tallies) {
 
 }  // namespace
 
-TrainResult train(const Config& base_cfg, const RunOptions& options) {
+TrainResult train(const Config& base_cfg, const RunOptions& given) {
+  // [dist] Joins the ranks named by the environment (a world of one otherwise); only rank 0
+  // logs, writes files and samples.
+  dist::DataParallel dp(base_cfg);
+  RunOptions options = given;
+  options.quiet |= !dp.is_main();
   log::set_level(base_cfg.logging.level);
   if (base_cfg.train.threads > 0) torch::set_num_threads(static_cast<int>(base_cfg.train.threads));
-  const Runtime rt = Runtime::from(base_cfg.train);
+  Runtime rt = Runtime::from(base_cfg.train);
+  rt.device = dp.device(rt.device);  // [dist] cuda:LOCAL_RANK
   torch::manual_seed(base_cfg.train.seed);
   auto task = make_task(base_cfg, rt);
   const Config& cfg = task->config();
@@ -75,17 +82,25 @@ TrainResult train(const Config& base_cfg, const RunOptions& options) {
     units_seen = ck.state.tokens_seen;
     if (!options.quiet) log::info("resumed from ", ck.path, " at step ", ck.state.step);
   }
-  std::ofstream(fs::path(run_dir) / "config.yaml") << cfg::to_yaml(cfg.resolved);
-  MetricsWriter metrics((fs::path(run_dir) / "metrics.jsonl").string(), task->unit());
+  dp.setup(model);  // [dist] rank 0's weights everywhere; gradient hooks
+  if (dp.is_main()) std::ofstream(fs::path(run_dir) / "config.yaml") << cfg::to_yaml(cfg.resolved);
+  MetricsWriter metrics(dp.is_main() ? (fs::path(run_dir) / "metrics.jsonl").string() : "/dev/null",
+                        task->unit());
 
-  const int64_t total = cfg.train.steps, B = cfg.train.batch_size, mb = cfg.micro_batch();
-  const int64_t accum = B / mb, units_per_step = B * task->units_per_row();
+  const int64_t total = cfg.train.steps, B = cfg.train.batch_size;
+  // [dist] B is global; each rank runs B / world rows in micro-batches of at most mb.
+  const int64_t local_B = dp.local_batch(B, cfg.source), mb = std::min(cfg.micro_batch(), local_B);
+  HERD_CHECK(local_B % mb == 0, cfg.source, " train.micro_batch_size: ", mb,
+             " must divide the per-rank batch ", local_B, " (train.batch_size ", B, " over ",
+             dp.size(), " ranks)");
+  const int64_t accum = local_B / mb, units_per_step = B * task->units_per_row();
   if (!options.quiet)
     log::info("model: ", parameter_count(model), " parameters, layers [", join_plan(cfg.model),
               "], ", rt.describe(), "; task ", resolved_task_type(cfg),
               "; data: ", task->data_summary(), "; run dir ", run_dir);
 
   auto checkpoint = [&](int64_t step) {
+    if (!dp.is_main()) return dp.barrier("checkpoint written by rank 0");  // [dist]
     ckpt::SaveRequest req;
     req.checkpoints_dir = ckpt_dir;
     req.state = {step, units_seen, task->loader_state(), task->data_identity(), ""};
@@ -96,6 +111,7 @@ TrainResult train(const Config& base_cfg, const RunOptions& options) {
     req.keep_last = cfg.checkpoint.keep_last;
     result.last_checkpoint = ckpt::save(req);
     if (!options.quiet) log::info("checkpoint ", result.last_checkpoint);
+    dp.barrier("checkpoint written by rank 0");
   };
   auto run_eval = [&](int64_t step) {
     EvalResult r = task->evaluate(cfg.train.eval_batches);
@@ -104,6 +120,7 @@ TrainResult train(const Config& base_cfg, const RunOptions& options) {
     return r;
   };
   auto log_sample = [&](uint64_t seed) {
+    if (!dp.is_main()) return std::optional<std::string>();  // [dist]
     auto text = task->sample(sample_request(cfg.train, seed));
     if (text && !options.quiet) log::info("sample: ", *text);
     return text;
@@ -115,7 +132,7 @@ TrainResult train(const Config& base_cfg, const RunOptions& options) {
     const double lr = lr_at(cfg.optimizer, cfg.schedule, step, total);
     set_lr(*optimizer, lr);
     optimizer->zero_grad();
-    const TaskBatch batch = task->next_batch(B, 0, 1);
+    const TaskBatch batch = task->next_batch(B, dp.rank(), dp.size());  // [dist] this rank's rows
     double step_loss = 0;
     Tallies tallies;
     for (int64_t m = 0; m < accum; ++m) {
@@ -124,9 +141,22 @@ TrainResult train(const Config& base_cfg, const RunOptions& options) {
         AutocastScope autocast(rt);
         out = task->loss(batch.slice(m * mb, mb));
       }
+      dp.before_backward(m + 1 == accum);  // [dist] all-reduce on the last micro-step only
       (out.loss / static_cast<double>(accum)).backward();
       step_loss += out.loss.item<double>() / static_cast<double>(accum);
       add_tallies(tallies, out.tallies);
+    }
+    dp.after_backward();                    // [dist] gradients averaged over ranks
+    step_loss = dp.mean(step_loss);         // [dist] the global batch's loss
+    if (dp.active() && !tallies.empty()) {  // [dist] tallies over every rank's rows
+      std::vector<double> flat;
+      for (const auto& [name, t] : tallies) flat.insert(flat.end(), {t.sum, t.count});
+      flat = dp.sum(flat);
+      size_t i = 0;
+      for (auto& [name, t] : tallies) {
+        t = {flat[i], flat[i + 1]};
+        i += 2;
+      }
     }
     HERD_CHECK(std::isfinite(step_loss), "step ", step + 1, ": loss is ", step_loss,
                " (diverged; lower optimizer.lr or raise schedule.warmup_steps)");
@@ -134,6 +164,7 @@ TrainResult train(const Config& base_cfg, const RunOptions& options) {
     if (cfg.train.grad_clip > 0)
       grad_norm = torch::nn::utils::clip_grad_norm_(model.parameters(), cfg.train.grad_clip);
     optimizer->step();
+    dp.after_step(step + 1);  // [dist] debug: all ranks hold the same weights
     units_seen += units_per_step;
     result.losses.push_back(step_loss);
     const int64_t done = step + 1;

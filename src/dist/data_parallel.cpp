@@ -1,0 +1,57 @@
+#include "dist/data_parallel.h"
+
+#include "core/error.h"
+
+namespace herd::dist {
+namespace {
+
+torch::Device requested_device(const TrainConfig& t) {
+  const bool cuda = torch::cuda::is_available();
+  return (t.device == "cuda" || (t.device == "auto" && cuda)) ? torch::Device(torch::kCUDA)
+                                                              : torch::Device(torch::kCPU);
+}
+
+}  // namespace
+
+DataParallel::DataParallel(const Config& cfg, const DistEnv& env)
+    : bucket_cap_mb_(cfg.train.bucket_cap_mb), check_first_step_(cfg.logging.level == "debug") {
+  const TrainConfig& t = cfg.train;
+  WorldOptions o;
+  o.backend = t.backend;
+  o.timeout_s = t.dist_timeout_s;
+  o.device = requested_device(t);
+  world_ = std::make_unique<World>(env, o);
+}
+
+torch::Device DataParallel::device(torch::Device requested) const {
+  return requested.is_cuda() ? world_->device() : requested;
+}
+
+int64_t DataParallel::local_batch(int64_t global_batch, const std::string& source) const {
+  HERD_CHECK(global_batch % size() == 0, source, " train.batch_size: ", global_batch,
+             " does not divide among ", size(), " ranks (the global batch is split evenly)");
+  return global_batch / size();
+}
+
+void DataParallel::setup(torch::nn::Module& model) {
+  model_ = &model;
+  if (!active()) return;
+  world_->broadcast_parameters(model);
+  sync_ = std::make_unique<GradSync>(*world_, model.parameters(), bucket_cap_mb_);
+}
+
+void DataParallel::before_backward(bool last_micro_step) {
+  if (sync_) sync_->set_sync(last_micro_step);
+}
+
+void DataParallel::after_backward() {
+  if (sync_) sync_->wait();
+}
+
+void DataParallel::after_step(int64_t step_done) {
+  if (!active() || !check_first_step_ || checked_) return;
+  checked_ = true;
+  world_->check_parameters_identical(*model_, str("after step ", step_done));
+}
+
+}  // namespace herd::dist

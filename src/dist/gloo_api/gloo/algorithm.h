@@ -1,0 +1,3 @@
+// See README: names only.
+#pragma once
+#include "gloo/context.h"

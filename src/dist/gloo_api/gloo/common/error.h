@@ -1,0 +1,2 @@
+// See README: names only.
+#pragma once

@@ -1,0 +1,6 @@
+// See README: names only.
+#pragma once
+namespace gloo::transport {
+class Device;
+class UnboundBuffer;
+}  // namespace gloo::transport

@@ -1,0 +1,28 @@
+// `herd train CONFIG --nproc-per-node N`: starts N copies of this herd (one per rank) with
+// torchrun's environment on a free local port, supervises them, and stops them all as soon as
+// one fails.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace herd::dist {
+
+struct LaunchOptions {
+  int nproc = 1;
+  std::vector<std::string> args;  // the worker's argv[1..] (without --nproc-per-node)
+  double grace_s = 5;             // after SIGTERM, SIGKILL the ranks still running
+};
+
+// Runs the workers to the end. When one fails, stops the others (SIGTERM, then SIGKILL after
+// grace_s) and throws "rank R (pid P) exited with status S" (or "was killed by signal N").
+// Ranks > 0 have their output lines prefixed with "[rank R] " on stderr.
+void launch(const LaunchOptions& options);
+
+// This process's argv[1..] from /proc/self/cmdline, minus `--flag V` / `--flag=V`.
+std::vector<std::string> own_args_without(const std::string& flag);
+
+// A TCP port nothing listens on now (bound to port 0, then released).
+int free_port();
+
+}  // namespace herd::dist

@@ -1,0 +1,218 @@
+#include "dist/world.h"
+
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+
+#include <chrono>
+#include <sstream>
+
+#include "core/error.h"
+#include "dist/backends.h"
+
+namespace herd::dist {
+namespace {
+
+using std::chrono::milliseconds;
+constexpr milliseconds kBeatEvery{500};
+
+std::string beat_key(int rank) {
+  return str("herd/beat/", rank);
+}
+
+std::string to_string(const std::vector<uint8_t>& v) {
+  return std::string(v.begin(), v.end());
+}
+
+}  // namespace
+
+World::World(const DistEnv& env, const WorldOptions& o) : env_(env), timeout_s_(o.timeout_s) {
+  device_ = o.device;
+  if (device_.is_cuda() && torch::cuda::device_count() > 0)
+    device_ = torch::Device(
+        torch::kCUDA, static_cast<c10::DeviceIndex>(env_.local_rank % torch::cuda::device_count()));
+  if (!distributed()) return;
+  backend_name_ = o.backend == "auto" ? (device_.is_cuda() ? "nccl" : "gloo") : o.backend;
+  HERD_CHECK(backend_name_ == "gloo" || backend_name_ == "nccl",
+             "train.backend: expected auto, nccl or gloo, got \"", o.backend, "\"");
+  HERD_CHECK(backend_name_ != "nccl" || device_.is_cuda(),
+             "train.backend: nccl needs a CUDA device (train.device: cuda), this rank trains on ",
+             device_.str());
+  const auto timeout = milliseconds(static_cast<int64_t>(timeout_s_ * 1000));
+  c10d::TCPStoreOptions so;
+  so.port = static_cast<uint16_t>(env_.master_port);
+  so.isServer = env_.rank == 0;
+  so.numWorkers = static_cast<size_t>(env_.world_size);
+  so.waitWorkers = true;
+  so.timeout = timeout;
+  try {
+    store_ = c10::make_intrusive<c10d::TCPStore>(env_.master_addr, so);
+  } catch (const std::exception& e) {
+    throw Error(str("rank ", env_.rank, ": rendezvous at ", env_.master_addr, ":", env_.master_port,
+                    " failed within ", timeout_s_,
+                    " s (train.dist_timeout_s; is rank 0 running and MASTER_ADDR/MASTER_PORT "
+                    "right?): ",
+                    e.what()));
+  }
+  store_->set(beat_key(env_.rank), std::string("0 0"));
+  beat_ = std::thread([this] { beat_loop(); });
+  if (backend_name_ == "nccl") {
+    pg_ = make_nccl_backend(store_, env_.rank, env_.world_size, timeout, device_);
+  } else {
+    pg_ = make_gloo_backend(store_, env_.rank, env_.world_size, timeout);
+  }
+}
+
+World::~World() {
+  stop_ = true;
+  if (beat_.joinable()) beat_.join();
+  // After a failed collective the backend may still hold threads blocked on the dead peer;
+  // leaking it lets the process exit at once with the error already reported.
+  if (failed_) {
+    if (backend_name_ == "nccl") pg_->abort();
+    (void)pg_.release();
+    (void)store_.release();
+  } else if (pg_) {
+    pg_->shutdown();
+  }
+}
+
+void World::beat_loop() {
+  for (int64_t beat = 1; !stop_; ++beat) {
+    try {
+      store_->set(beat_key(env_.rank), str(beat, " ", seq_.load()));
+    } catch (const std::exception&) {
+      // Rank 0 (the store) is gone; the next collective reports it.
+    }
+    for (int i = 0; i < 10 && !stop_; ++i) std::this_thread::sleep_for(kBeatEvery / 10);
+  }
+}
+
+std::string World::diagnose() {
+  auto read = [&](std::vector<std::pair<int64_t, int64_t>>& out) {
+    out.assign(size(), {-1, -1});
+    for (int r = 0; r < size(); ++r) {
+      if (r == rank() || !store_->check({beat_key(r)})) continue;
+      std::istringstream in(to_string(store_->get(beat_key(r))));
+      in >> out[r].first >> out[r].second;
+    }
+  };
+  std::vector<std::pair<int64_t, int64_t>> a, b;
+  try {
+    read(a);
+    std::this_thread::sleep_for(kBeatEvery * 4);
+    read(b);
+  } catch (const std::exception&) {
+    return "rank 0 stopped (its rendezvous store is unreachable)";
+  }
+  std::string dead, late;
+  for (int r = 0; r < size(); ++r) {
+    if (r == rank()) continue;
+    if (b[r].first < 0 || a[r].first == b[r].first) {
+      dead += str(dead.empty() ? "" : ", ", r);
+    } else if (b[r].second < seq_.load()) {
+      late += str(late.empty() ? "" : ", ", r);
+    }
+  }
+  std::string s;
+  if (!dead.empty()) s = str("rank ", dead, " stopped (no heartbeat for 2 s)");
+  if (!late.empty())
+    s += str(s.empty() ? "" : "; ", "rank ", late, " is hung (has not reached collective #",
+             seq_.load(), ")");
+  return s.empty() ? "no rank stopped or fell behind: a network or backend failure" : s;
+}
+
+void World::fail(const std::string& what, const std::exception& e) {
+  failed_ = true;
+  std::string msg = e.what();
+  msg = msg.substr(0, msg.find('\n'));
+  throw Error(str("rank ", rank(), ": ", what, " failed: ", diagnose(),
+                  " (train.dist_timeout_s=", timeout_s_, "; ", msg, ")"));
+}
+
+void World::finish(const c10::intrusive_ptr<c10d::Work>& work, const std::string& what) {
+  try {
+    work->wait();
+  } catch (const std::exception& e) {
+    fail(what, e);
+  }
+}
+
+c10::intrusive_ptr<c10d::Work> World::allreduce_async(torch::Tensor& t) {
+  ++seq_;
+  std::vector<at::Tensor> v{t};
+  try {
+    return pg_->allreduce(v);
+  } catch (const std::exception& e) {
+    fail("all-reduce", e);
+  }
+}
+
+void World::barrier(const std::string& what) {
+  if (!distributed()) return;
+  // A one-element all-reduce: unlike Gloo's barrier it honours the collective timeout on
+  // every backend and counts in the heartbeat's sequence.
+  auto t = torch::zeros({1}, torch::TensorOptions().dtype(torch::kFloat32).device(device_));
+  finish(allreduce_async(t), str("barrier (", what, ")"));
+}
+
+std::vector<double> World::sum(std::vector<double> values) {
+  if (!distributed() || values.empty()) return values;
+  auto t = torch::tensor(values, torch::kFloat64).to(device_);
+  finish(allreduce_async(t), "all-reduce of metrics");
+  t = t.cpu();
+  for (size_t i = 0; i < values.size(); ++i) values[i] = t[static_cast<int64_t>(i)].item<double>();
+  return values;
+}
+
+void World::broadcast_parameters(torch::nn::Module& module) {
+  if (!distributed()) return;
+  torch::NoGradGuard no_grad;
+  std::vector<at::Tensor> all;
+  for (auto& p : module.parameters()) all.push_back(p);
+  for (auto& b : module.buffers()) all.push_back(b);
+  for (auto& t : all) {
+    ++seq_;
+    std::vector<at::Tensor> v{t.data()};
+    c10d::BroadcastOptions opts;
+    opts.rootRank = 0;
+    try {
+      finish(pg_->broadcast(v, opts), "broadcast of parameters from rank 0");
+    } catch (const Error&) {
+      throw;
+    } catch (const std::exception& e) {
+      fail("broadcast of parameters from rank 0", e);
+    }
+  }
+}
+
+void World::check_parameters_identical(torch::nn::Module& module, const std::string& when) {
+  if (!distributed()) return;
+  torch::NoGradGuard no_grad;
+  const auto named = module.named_parameters();
+  std::vector<torch::Tensor> flat;
+  for (const auto& p : named) flat.push_back(p.value().detach().reshape(-1).to(torch::kFloat64));
+  auto mine = torch::cat(flat).to(device_);
+  auto root = mine.clone();
+  {
+    ++seq_;
+    std::vector<at::Tensor> v{root};
+    c10d::BroadcastOptions opts;
+    opts.rootRank = 0;
+    finish(pg_->broadcast(v, opts), "parameter check");
+  }
+  std::string first_bad;
+  int64_t off = 0;
+  for (const auto& p : named) {
+    const int64_t n = p.value().numel();
+    if (first_bad.empty() && !torch::equal(mine.narrow(0, off, n), root.narrow(0, off, n)))
+      first_bad = p.key();
+    off += n;
+  }
+  auto bad = sum({first_bad.empty() ? 0.0 : 1.0})[0];
+  if (bad == 0) return;
+  throw Error(str("rank ", rank(), ": parameters differ across ranks ", when, " (", bad,
+                  " rank(s) disagree with rank 0",
+                  first_bad.empty() ? "" : str("; here first at ", first_bad),
+                  "): the ranks are not running the same model or data-parallel is broken"));
+}
+
+}  // namespace herd::dist
