@@ -152,9 +152,11 @@ void add_config(CLI::App& app) {
   check->footer("Example:\n  herd config check configs/quickstart.yaml --set model.n_layer=8");
   check->callback([args] {
     Config cfg = load_config(args->config, args->overrides);
-    if (cfg.model.vocab_size == 0 && !cfg.data.dir.empty() &&
-        fs::exists(fs::path(cfg.data.dir) / "manifest.yaml"))
-      cfg = with_dataset(cfg, data::load_manifest(cfg.data.dir));
+    // The vocabulary comes from the (first) dataset; data.mix sources share one tokenizer.
+    const std::string text_dir = cfg.data.mix.empty() ? cfg.data.dir : cfg.data.mix.front().dir;
+    if (cfg.model.stack != "vit" && cfg.model.vocab_size == 0 && !text_dir.empty() &&
+        fs::exists(fs::path(text_dir) / "manifest.yaml"))
+      cfg = with_dataset(cfg, data::load_manifest(text_dir));
     HERD_CHECK(cfg.model.stack == "vit" || cfg.model.vocab_size > 0, cfg.source,
                " model.vocab_size: 0 means \"from the dataset\", but data.dir has no manifest yet; "
                "set it or prepare the data");

@@ -9,6 +9,7 @@
 #include "models/gpt.h"
 #include "train/generate.h"
 #include "train/task.h"
+#include "train/text_data.h"
 #include "train/trainer.h"
 
 namespace herd {
@@ -18,10 +19,10 @@ class LmTask : public Task {
  public:
   LmTask(const Config& base, const Runtime& rt)
       : rt_(rt),
-        manifest_(load_dataset(base)),
+        loader_(base, base.seq_len()),
+        manifest_(loader_.manifest()),
         tokenizer_(load_tokenizer(base, manifest_)),
         model_(nullptr),
-        loader_(manifest_, base.seq_len(), base.train.seed),
         val_(manifest_, base.seq_len()) {
     cfg_ = with_dataset(base, manifest_);
     model_ = Gpt(cfg_.model);
@@ -33,10 +34,7 @@ class LmTask : public Task {
   }
 
   torch::nn::Module& model() override { return *model_; }
-  std::string data_summary() const override {
-    return str(loader_.num_tokens(), " train tokens, ", loader_.num_samples(), " samples of ",
-               cfg_.seq_len());
-  }
+  std::string data_summary() const override { return loader_.describe(); }
   int64_t units_per_row() const override { return cfg_.seq_len(); }
 
   TaskBatch next_batch(int64_t global, int64_t rank, int64_t world) override {
@@ -46,10 +44,8 @@ class LmTask : public Task {
   LossOutput loss(const TaskBatch& mb) override {
     return {model_->loss(mb.parts[0].to(rt_.device), mb.parts[1].to(rt_.device)), {}};
   }
-  std::string loader_state() const override { return loader_.state().to_string(); }
-  void restore_loader(const std::string& s) override {
-    loader_.restore(data::LoaderState::from_string(s));
-  }
+  std::string loader_state() const override { return loader_.state(); }
+  void restore_loader(const std::string& s) override { loader_.restore(s); }
 
   bool has_eval() const override { return val_.num_samples() > 0; }
   EvalResult evaluate(int64_t max_batches) override {
@@ -66,17 +62,11 @@ class LmTask : public Task {
   std::string tokenizer_path() const override { return tokenizer_.path(); }
 
  private:
-  static data::DatasetManifest load_dataset(const Config& cfg) {
-    HERD_CHECK(!cfg.data.dir.empty(), cfg.source,
-               " data.dir: required (a directory made by `herd prepare text`)");
-    return data::load_manifest(cfg.data.dir);
-  }
-
   Runtime rt_;
-  data::DatasetManifest manifest_;
+  TextTrainData loader_;
+  data::DatasetManifest manifest_;  // the first dataset: validation split, tokenizer
   data::Tokenizer tokenizer_;
   Gpt model_;
-  data::TrainLoader loader_;
   data::ValLoader val_;
 };
 

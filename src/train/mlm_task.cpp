@@ -12,6 +12,7 @@
 #include "data/tokenizer.h"
 #include "models/bert.h"
 #include "train/task.h"
+#include "train/text_data.h"
 #include "train/trainer.h"
 
 namespace herd {
@@ -21,10 +22,10 @@ class MlmTask : public Task {
  public:
   MlmTask(const Config& base, const Runtime& rt)
       : rt_(rt),
-        manifest_(data::load_manifest(required_dir(base))),
+        loader_(base, base.seq_len()),
+        manifest_(loader_.manifest()),
         tokenizer_(load_tokenizer(base, manifest_)),
         model_(nullptr),
-        loader_(manifest_, base.seq_len(), base.train.seed),
         val_(manifest_, base.seq_len()) {
     cfg_ = with_dataset(base, manifest_);
     HERD_CHECK(cfg_.model.num_classes == 0, base.source,
@@ -40,15 +41,12 @@ class MlmTask : public Task {
 
   torch::nn::Module& model() override { return *model_; }
   std::string data_summary() const override {
-    return str(loader_.num_tokens(), " train tokens, ", loader_.num_samples(), " samples of ",
-               cfg_.seq_len(), ", mask rate ", cfg_.task.mask_rate);
+    return str(loader_.describe(), ", mask rate ", cfg_.task.mask_rate);
   }
   int64_t units_per_row() const override { return cfg_.seq_len(); }
 
   TaskBatch next_batch(int64_t global, int64_t rank, int64_t world) override {
-    const auto at = loader_.state();
-    const uint64_t first = at.epoch * loader_.num_samples() + at.next_sample +
-                           static_cast<uint64_t>(rank * global / world);
+    const uint64_t first = loader_.samples_drawn() + static_cast<uint64_t>(rank * global / world);
     auto b = loader_.next_batch(global, rank, world);
     return masked(b.input, first, cfg_.train.seed);
   }
@@ -58,10 +56,8 @@ class MlmTask : public Task {
     t["mlm_acc"] = {static_cast<double>(r.correct), static_cast<double>(r.count)};
     return {r.loss, t};
   }
-  std::string loader_state() const override { return loader_.state().to_string(); }
-  void restore_loader(const std::string& s) override {
-    loader_.restore(data::LoaderState::from_string(s));
-  }
+  std::string loader_state() const override { return loader_.state(); }
+  void restore_loader(const std::string& s) override { loader_.restore(s); }
 
   bool has_eval() const override { return val_.num_samples() > 0; }
   EvalResult evaluate(int64_t max_batches) override {
@@ -91,12 +87,6 @@ class MlmTask : public Task {
   std::string tokenizer_path() const override { return tokenizer_.path(); }
 
  private:
-  static const std::string& required_dir(const Config& cfg) {
-    HERD_CHECK(!cfg.data.dir.empty(), cfg.source,
-               " data.dir: required (a directory made by `herd prepare text`)");
-    return cfg.data.dir;
-  }
-
   // [CLS] + the first T-1 tokens of each row, masked; row i is global sample first + i.
   TaskBatch masked(const torch::Tensor& input, uint64_t first, uint64_t seed) const {
     const int64_t rows = input.size(0), T = input.size(1);
@@ -113,11 +103,11 @@ class MlmTask : public Task {
   }
 
   Runtime rt_;
-  data::DatasetManifest manifest_;
+  TextTrainData loader_;
+  data::DatasetManifest manifest_;  // the first dataset: validation split, tokenizer
   data::Tokenizer tokenizer_;
   data::MaskSpecial special_;
   Bert model_;
-  data::TrainLoader loader_;
   data::ValLoader val_;
 };
 
