@@ -28,6 +28,12 @@ uint64_t parse_u64(const std::string& key, const std::string& value, const std::
 
 }  // namespace
 
+void check_even_slice(int64_t global_batch, int64_t rank, int64_t world) {
+  check_slice(global_batch, rank, world);
+  HERD_CHECK(global_batch % world == 0, "loader: global batch ", global_batch,
+             " does not divide by world size ", world);
+}
+
 std::string LoaderState::to_string() const {
   return str("epoch=", epoch, " next_sample=", next_sample, " seed=", seed);
 }
@@ -147,9 +153,7 @@ void TrainLoader::fill_row(uint64_t sample, int64_t* row) const {
 }
 
 Batch TrainLoader::next_batch(int64_t global_batch, int64_t rank, int64_t world) {
-  check_slice(global_batch, rank, world);
-  HERD_CHECK(global_batch % world == 0, "loader: global batch ", global_batch,
-             " does not divide by world size ", world);
+  check_even_slice(global_batch, rank, world);
   const uint64_t B = static_cast<uint64_t>(global_batch);
   const uint64_t lo = static_cast<uint64_t>(rank) * B / static_cast<uint64_t>(world);
   const uint64_t hi = static_cast<uint64_t>(rank + 1) * B / static_cast<uint64_t>(world);

@@ -58,6 +58,10 @@ class TokenStream {
   int64_t vocab_size_ = 0;
 };
 
+// Checks that rank `rank` of `world` can take an equal slice of a global batch; one-line
+// errors. Shared by every loader with the next_batch(global_batch, rank, world) contract.
+void check_even_slice(int64_t global_batch, int64_t rank, int64_t world);
+
 // The number of samples of seq_len + 1 tokens at stride seq_len in `tokens` tokens.
 uint64_t count_samples(uint64_t tokens, int64_t seq_len);
 

@@ -96,11 +96,7 @@ uint32_t MixtureLoader::pick_next() const {
 }
 
 Batch MixtureLoader::next_batch(int64_t global_batch, int64_t rank, int64_t world) {
-  HERD_CHECK(global_batch > 0, "loader: batch size ", global_batch, " (expected > 0)");
-  HERD_CHECK(world > 0 && rank >= 0 && rank < world, "loader: rank ", rank, " of world ", world,
-             " (expected 0 <= rank < world)");
-  HERD_CHECK(global_batch % world == 0, "loader: global batch ", global_batch,
-             " does not divide by world size ", world);
+  check_even_slice(global_batch, rank, world);
   const uint64_t B = static_cast<uint64_t>(global_batch);
   const uint64_t lo = static_cast<uint64_t>(rank) * B / static_cast<uint64_t>(world);
   const uint64_t hi = static_cast<uint64_t>(rank + 1) * B / static_cast<uint64_t>(world);
