@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "ops/registry.h"
 #include "ops/short_conv.h"
 #include "test_fftconv_util.h"
 

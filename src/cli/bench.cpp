@@ -15,7 +15,7 @@
 
 #include "cli/commands.h"
 #include "core/error.h"
-#include "ops/kernel_path.h"
+#include "ops/registry.h"
 #include "ops/short_conv.h"
 #include "ops/squared_relu.h"
 

@@ -5,7 +5,7 @@
 
 #include "cli/commands.h"
 #include "dist/backends.h"
-#include "ops/kernel_path.h"
+#include "ops/registry.h"
 
 namespace herd::cli {
 
@@ -32,7 +32,9 @@ void add_info(CLI::App& app) {
 #endif
               << "threads     " << torch::get_num_threads() << " intra-op, "
               << torch::get_num_interop_threads() << " inter-op\n";
-    for (const auto& line : ops::fused_op_lines()) std::cout << "op          " << line << "\n";
+    std::cout << "fused ops   path per target, from each op's supports() (HERD_KERNELS=reference: "
+                 "all reference)\n";
+    for (const auto& line : ops::fused_op_lines()) std::cout << "  " << line << "\n";
   });
 }
 

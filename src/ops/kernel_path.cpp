@@ -1,7 +1,15 @@
 #include "ops/kernel_path.h"
 
+#include <ATen/autocast_mode.h>
+#include <ATen/core/Tensor.h>
+
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
+#include <set>
+#include <tuple>
+
+#include "core/log.h"
 
 namespace herd::ops {
 
@@ -33,17 +41,58 @@ bool cuda_kernels_compiled() {
 #endif
 }
 
-std::vector<std::string> fused_op_lines() {
-  const bool cu = cuda_kernels_compiled();
-  const std::string tail = std::string(", reference (any)") +
-                           (fused_kernels_enabled() ? "" : "  [off: HERD_KERNELS=reference]");
-  // One entry per op with a kernels/<op>.cuh.
-  return {
-      std::string("short_conv    cpu (float, double)") + (cu ? ", cuda (float, double)" : "") +
-          tail,
-      std::string("squared_relu  ") + (cu ? "cuda (float, double, bfloat16), " : "") +
-          "cpu kernel not dispatched (no clear win over ATen)" + tail,
-  };
+OpTarget OpTarget::of(const at::Tensor& t) {
+  OpTarget o;
+  o.device = t.device().type();
+  o.dtype = t.scalar_type();
+  o.autocast = at::autocast::is_autocast_enabled(o.device);
+  return o;
+}
+
+const char* dtype_name(c10::ScalarType t) {
+  switch (t) {
+    case c10::ScalarType::Float:
+      return "float32";
+    case c10::ScalarType::Double:
+      return "float64";
+    case c10::ScalarType::BFloat16:
+      return "bfloat16";
+    case c10::ScalarType::Half:
+      return "float16";
+    default:
+      return c10::toString(t);
+  }
+}
+
+std::string OpTarget::describe() const {
+  return str(c10::DeviceTypeName(device, /*lower_case=*/true), " ", dtype_name(dtype),
+             autocast ? " autocast" : "");
+}
+
+Support device_supports(const OpTarget& t, std::initializer_list<c10::ScalarType> dtypes) {
+  if (t.device == c10::DeviceType::CUDA && !cuda_kernels_compiled())
+    return Support::no("CUDA kernels not compiled (no nvcc at build time)");
+  if (t.device != c10::DeviceType::CPU && t.device != c10::DeviceType::CUDA)
+    return Support::no(str("no kernel for device ", c10::DeviceTypeName(t.device, true)));
+  for (auto d : dtypes)
+    if (d == t.dtype) return {};
+  std::string names;
+  for (auto d : dtypes) names += str(names.empty() ? "" : ", ", dtype_name(d));
+  return Support::no(str("no ", dtype_name(t.dtype), " kernel (takes ", names, ")"));
+}
+
+KernelPath choose_path(const char* op, const OpTarget& t, const Support& s) {
+  if (!fused_kernels_enabled()) return KernelPath::reference;
+  if (!s.ok) {
+    // Visible fallback: once per (op, device, dtype, autocast) and process.
+    static std::mutex mu;
+    static std::set<std::tuple<std::string, int, int, bool>> seen;
+    std::lock_guard<std::mutex> lock(mu);
+    if (seen.emplace(op, static_cast<int>(t.device), static_cast<int>(t.dtype), t.autocast).second)
+      log::info("op ", op, ": reference path on ", t.describe(), ": ", s.why);
+    return KernelPath::reference;
+  }
+  return t.device == c10::DeviceType::CUDA ? KernelPath::cuda : KernelPath::cpu;
 }
 
 }  // namespace herd::ops

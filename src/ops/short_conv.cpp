@@ -12,10 +12,6 @@ namespace {
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
-bool fused_dtype(torch::ScalarType t) {
-  return t == torch::kFloat || t == torch::kDouble;
-}
-
 std::array<torch::Tensor, 3> backward_on_device(const torch::Tensor& x, const torch::Tensor& w,
                                                 const torch::Tensor& dy, bool need_dx, bool need_dw,
                                                 bool need_dbias) {
@@ -81,29 +77,35 @@ torch::Tensor apply_fused(const torch::Tensor& x, const torch::Tensor& weight,
 
 }  // namespace
 
-bool short_conv_supports(const torch::Tensor& x, const torch::Tensor& weight,
-                         const torch::Tensor& bias) {
-  if (!x.defined() || !weight.defined() || x.dim() != 3 || weight.dim() != 3) return false;
-  if (x.layout() != torch::kStrided || weight.layout() != torch::kStrided) return false;
-  const int64_t C = x.size(1), K = weight.size(2);
-  if (weight.size(0) != C || weight.size(1) != 1 || K < 1 || K > kernels::kShortConvMaxK)
-    return false;
-  if (x.numel() == 0) return false;
+Support short_conv_supports(const OpTarget& t, int64_t K) {
+  if (K < 1 || K > kernels::kShortConvMaxK)
+    return Support::no(str("filter width ", K, " (kernel takes 1..", kernels::kShortConvMaxK, ")"));
+  // Under autocast conv1d runs in the low-precision dtype; the reference keeps that meaning.
+  if (t.autocast) return Support::no("autocast on (the reference convolves in its dtype)");
+  return device_supports(t, {torch::kFloat, torch::kDouble});
+}
+
+Support short_conv_supports(const torch::Tensor& x, const torch::Tensor& weight,
+                            const torch::Tensor& bias) {
+  if (!x.defined() || !weight.defined() || x.dim() != 3 || weight.dim() != 3)
+    return Support::no("needs x [B, C, L] and weight [C, 1, K]");
+  if (x.layout() != torch::kStrided || weight.layout() != torch::kStrided)
+    return Support::no("sparse inputs");
+  const int64_t C = x.size(1);
+  if (weight.size(0) != C || weight.size(1) != 1) return Support::no("weight is not [C, 1, K]");
+  if (x.numel() == 0) return Support::no("empty input");
   const auto dt = x.scalar_type();
-  if (!fused_dtype(dt) || weight.scalar_type() != dt || weight.device() != x.device()) return false;
+  if (weight.scalar_type() != dt || weight.device() != x.device())
+    return Support::no("weight dtype/device differ from x");
   if (bias.defined() && (bias.dim() != 1 || bias.size(0) != C || bias.scalar_type() != dt ||
                          bias.device() != x.device() || bias.layout() != torch::kStrided))
-    return false;
-  // Under autocast conv1d runs in the low-precision dtype; the reference keeps that meaning.
-  if (at::autocast::is_autocast_enabled(x.device().type())) return false;
-  return x.is_cpu() || (x.is_cuda() && cuda_kernels_compiled());
+    return Support::no("bias is not a [C] tensor of x's dtype and device");
+  return short_conv_supports(OpTarget::of(x), weight.size(2));
 }
 
 KernelPath short_conv_path(const torch::Tensor& x, const torch::Tensor& weight,
                            const torch::Tensor& bias) {
-  if (!fused_kernels_enabled() || !short_conv_supports(x, weight, bias))
-    return KernelPath::reference;
-  return x.is_cuda() ? KernelPath::cuda : KernelPath::cpu;
+  return choose_path("short_conv", OpTarget::of(x), short_conv_supports(x, weight, bias));
 }
 
 torch::Tensor short_conv_reference(const torch::Tensor& x, const torch::Tensor& weight,
@@ -116,10 +118,9 @@ torch::Tensor short_conv_reference(const torch::Tensor& x, const torch::Tensor& 
 
 torch::Tensor short_conv_fused(const torch::Tensor& x, const torch::Tensor& weight,
                                const torch::Tensor& bias) {
-  HERD_CHECK(short_conv_supports(x, weight, bias), "short_conv: the fused kernel does not take x ",
-             x.sizes(), " ", x.scalar_type(), " on ", x.device(), " with weight ", weight.sizes(),
-             " ", weight.scalar_type(),
-             " (needs [B, C, L], [C, 1, K<=64], bias [C], one float/double dtype and device)");
+  const auto s = short_conv_supports(x, weight, bias);
+  HERD_CHECK(s.ok, "short_conv: the fused kernel does not take x ", x.sizes(), " ",
+             x.scalar_type(), " on ", x.device(), " with weight ", weight.sizes(), ": ", s.why);
   return apply_fused(x, weight, bias);
 }
 

@@ -18,8 +18,10 @@ torch::Tensor short_conv(const torch::Tensor& x, const torch::Tensor& weight,
 
 // The fused kernel takes these inputs: same device (CPU, or CUDA when compiled) and dtype
 // (float or double), well-formed shapes, 1 <= K <= 64, non-empty, autocast off on the device.
-bool short_conv_supports(const torch::Tensor& x, const torch::Tensor& weight,
-                         const torch::Tensor& bias = {});
+Support short_conv_supports(const torch::Tensor& x, const torch::Tensor& weight,
+                            const torch::Tensor& bias = {});
+// The target and filter-width part of that rule (what `herd info` reports).
+Support short_conv_supports(const OpTarget& t, int64_t K);
 
 // The path short_conv() takes for these inputs.
 KernelPath short_conv_path(const torch::Tensor& x, const torch::Tensor& weight,

@@ -79,18 +79,18 @@ struct SquaredReluFunction : torch::autograd::Function<SquaredReluFunction> {
 
 }  // namespace
 
-bool squared_relu_supports(const torch::Tensor& x) {
-  if (!x.defined() || x.layout() != torch::kStrided || x.numel() == 0) return false;
-  const auto t = x.scalar_type();
-  if (t != torch::kFloat && t != torch::kDouble && t != torch::kBFloat16) return false;
-  return x.is_cpu() || (x.is_cuda() && cuda_kernels_compiled());
+Support squared_relu_supports(const OpTarget& t) {
+  return device_supports(t, {torch::kFloat, torch::kDouble, torch::kBFloat16});
+}
+
+Support squared_relu_supports(const torch::Tensor& x) {
+  if (!x.defined() || x.layout() != torch::kStrided || x.numel() == 0)
+    return Support::no("needs a non-empty strided tensor");
+  return squared_relu_supports(OpTarget::of(x));
 }
 
 KernelPath squared_relu_path(const torch::Tensor& x) {
-  if (!fused_kernels_enabled() || !squared_relu_supports(x)) return KernelPath::reference;
-  // On the CPU the fused kernel showed no clear win over ATen's vectorised relu/square
-  // (docs/benchmarks.md, Kernels): it is only reachable through squared_relu_fused.
-  return x.is_cuda() ? KernelPath::cuda : KernelPath::reference;
+  return choose_path("squared_relu", OpTarget::of(x), squared_relu_supports(x));
 }
 
 torch::Tensor squared_relu_reference(const torch::Tensor& x) {
@@ -98,8 +98,9 @@ torch::Tensor squared_relu_reference(const torch::Tensor& x) {
 }
 
 torch::Tensor squared_relu_fused(const torch::Tensor& x) {
-  HERD_CHECK(squared_relu_supports(x), "squared_relu: the fused kernel does not take ",
-             x.scalar_type(), " on ", x.device(), " (needs float, double or bfloat16)");
+  const auto s = squared_relu_supports(x);
+  HERD_CHECK(s.ok, "squared_relu: the fused kernel does not take ", x.scalar_type(), " on ",
+             x.device(), ": ", s.why);
   return SquaredReluFunction::apply(x);
 }
 

@@ -15,7 +15,8 @@ namespace herd::ops {
 torch::Tensor squared_relu(const torch::Tensor& x);
 
 // Non-empty strided float/double/bfloat16 on the CPU, or on CUDA when compiled.
-bool squared_relu_supports(const torch::Tensor& x);
+Support squared_relu_supports(const torch::Tensor& x);
+Support squared_relu_supports(const OpTarget& t);
 KernelPath squared_relu_path(const torch::Tensor& x);
 
 // Explicit paths for tests and benchmarks; _fused throws herd::Error when not supported.

@@ -1,0 +1,66 @@
+#include "ops/registry.h"
+
+#include "core/error.h"
+#include "ops/short_conv.h"
+#include "ops/squared_relu.h"
+
+namespace herd::ops {
+
+const std::vector<FusedOpEntry>& fused_ops() {
+  // One line per op; the probe is the op's own supports() for a typical call.
+  static const std::vector<FusedOpEntry> ops = {
+      {"short_conv", "depthwise causal conv, K <= 64 (Hyena/M2 short filters, Primer dconv)",
+       [](const OpTarget& t) { return short_conv_supports(t, 3); }},
+      {"squared_relu", "relu(x)^2, one pass each way (Primer FFN)",
+       [](const OpTarget& t) { return squared_relu_supports(t); }},
+  };
+  return ops;
+}
+
+std::vector<OpTarget> reported_targets() {
+  using c10::DeviceType;
+  using c10::ScalarType;
+  return {{DeviceType::CPU, ScalarType::Float, false},
+          {DeviceType::CPU, ScalarType::Double, false},
+          {DeviceType::CPU, ScalarType::BFloat16, false},
+          {DeviceType::CUDA, ScalarType::Float, false},
+          {DeviceType::CUDA, ScalarType::BFloat16, false},
+          {DeviceType::CUDA, ScalarType::Float, true}};
+}
+
+std::vector<std::string> fused_op_lines() {
+  // A table: one row per op, one column per reported target; reasons numbered below it.
+  const auto targets = reported_targets();
+  const size_t name_w = 16, col_w = 15;
+  auto pad = [](std::string s, size_t w) { return s.size() < w ? s + std::string(w - s.size(), ' ') : s + " "; };
+  std::vector<std::string> out;
+  std::string head = pad("fused op", name_w);
+  for (const auto& t : targets) head += pad(t.describe(), col_w);
+  out.push_back(head);
+  std::vector<std::string> reasons;
+  for (const auto& op : fused_ops()) {
+    std::string line = pad(op.name, name_w);
+    for (const auto& t : targets) {
+      const Support s = op.probe(t);
+      std::string cell;
+      if (!fused_kernels_enabled()) {
+        cell = "reference";
+      } else if (s.ok) {
+        cell = t.device == c10::DeviceType::CUDA ? "cuda" : "cpu";
+      } else {
+        const std::string why = op.name + ": " + s.why;
+        size_t i = 0;
+        while (i < reasons.size() && reasons[i] != why) ++i;
+        if (i == reasons.size()) reasons.push_back(why);
+        cell = str("reference(", i + 1, ")");
+      }
+      line += pad(cell, col_w);
+    }
+    out.push_back(line);
+  }
+  for (size_t i = 0; i < reasons.size(); ++i) out.push_back(str("(", i + 1, ") ", reasons[i]));
+  if (!fused_kernels_enabled()) out.push_back("every op on its reference: HERD_KERNELS=reference");
+  return out;
+}
+
+}  // namespace herd::ops
