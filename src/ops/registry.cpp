@@ -20,19 +20,19 @@ const std::vector<FusedOpEntry>& fused_ops() {
 std::vector<OpTarget> reported_targets() {
   using c10::DeviceType;
   using c10::ScalarType;
-  return {{DeviceType::CPU, ScalarType::Float, false},
-          {DeviceType::CPU, ScalarType::Double, false},
-          {DeviceType::CPU, ScalarType::BFloat16, false},
-          {DeviceType::CUDA, ScalarType::Float, false},
-          {DeviceType::CUDA, ScalarType::BFloat16, false},
-          {DeviceType::CUDA, ScalarType::Float, true}};
+  return {
+      {DeviceType::CPU, ScalarType::Float, false},     {DeviceType::CPU, ScalarType::Double, false},
+      {DeviceType::CPU, ScalarType::BFloat16, false},  {DeviceType::CUDA, ScalarType::Float, false},
+      {DeviceType::CUDA, ScalarType::BFloat16, false}, {DeviceType::CUDA, ScalarType::Float, true}};
 }
 
 std::vector<std::string> fused_op_lines() {
   // A table: one row per op, one column per reported target; reasons numbered below it.
   const auto targets = reported_targets();
   const size_t name_w = 16, col_w = 15;
-  auto pad = [](std::string s, size_t w) { return s.size() < w ? s + std::string(w - s.size(), ' ') : s + " "; };
+  auto pad = [](std::string s, size_t w) {
+    return s.size() < w ? s + std::string(w - s.size(), ' ') : s + " ";
+  };
   std::vector<std::string> out;
   std::string head = pad("fused op", name_w);
   for (const auto& t : targets) head += pad(t.describe(), col_w);

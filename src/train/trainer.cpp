@@ -127,8 +127,16 @@ TrainResult train(const Config& base_cfg, const RunOptions& given) {
   };
 
   model.train();
+  result.units_per_step = units_per_step;
+  {  // Per token for text; an image is max_seq_len (patch) tokens.
+    const bool images = task->units_per_row() == 1;
+    const int64_t seq = images ? cfg.model.max_seq_len : cfg.seq_len();
+    result.flops_per_unit =
+        flops_per_token(cfg.model, model, seq) * static_cast<double>(images ? seq : 1);
+  }
   ProgressClock clock(total - result.start_step, task->unit());
   for (int64_t step = result.start_step; step < total; ++step) {
+    const auto step_start = std::chrono::steady_clock::now();
     const double lr = lr_at(cfg.optimizer, cfg.schedule, step, total);
     set_lr(*optimizer, lr);
     optimizer->zero_grad();
@@ -167,6 +175,8 @@ TrainResult train(const Config& base_cfg, const RunOptions& given) {
     dp.after_step(step + 1);  // [dist] debug: all ranks hold the same weights
     units_seen += units_per_step;
     result.losses.push_back(step_loss);
+    result.step_seconds.push_back(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - step_start).count());
     const int64_t done = step + 1;
     clock.tick(units_per_step);
     const auto step_means = means(tallies);
@@ -197,6 +207,7 @@ TrainResult train(const Config& base_cfg, const RunOptions& given) {
   }
   result.steps = total;
   result.tokens_per_second = clock.tokens_per_second();
+  if (options.bench) return result;
   if (result.start_step < total || result.last_checkpoint.empty()) checkpoint(total);
   result.val_loss = std::nan("");
   if (task->has_eval()) {

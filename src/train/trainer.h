@@ -25,6 +25,7 @@ struct RunOptions {
   std::string resume;      // "" (fresh), "auto" (newest checkpoint if any), or a checkpoint path
   int64_t stop_after = 0;  // > 0: checkpoint and stop once this step is done (time-boxed jobs)
   bool quiet = false;      // no progress lines (tests)
+  bool bench = false;      // herd bench train: no checkpoint, evaluation or sample at the end
 };
 
 struct TrainResult {
@@ -37,6 +38,9 @@ struct TrainResult {
   std::string last_checkpoint;
   std::string sample;            // the final sample's text (language models)
   double tokens_per_second = 0;  // units (tokens, images) per second over this process's steps
+  std::vector<double> step_seconds;  // wall time of each step run in this process
+  int64_t units_per_step = 0;        // tokens (images) per optimizer step, all ranks
+  double flops_per_unit = 0;         // training FLOPs per token (config check's formula)
 };
 
 TrainResult train(const Config& cfg, const RunOptions& options);

@@ -1,0 +1,122 @@
+// herd bench ops: every fused op's ATen reference against herd's kernel, forward (no grad) and
+// forward + backward, on the CPU and on CUDA when a device is present. One case table per op.
+#include <cstdio>
+#include <iostream>
+
+#include "cli/bench_cmds.h"
+#include "cli/bench_common.h"
+#include "core/error.h"
+#include "ops/registry.h"
+#include "ops/short_conv.h"
+#include "ops/squared_relu.h"
+
+namespace herd::cli::bench {
+namespace {
+
+using Inputs = std::vector<torch::Tensor>;
+using Fn = std::function<torch::Tensor(const Inputs&)>;
+
+struct OpCase {
+  std::string op, shape;
+  std::function<Inputs(torch::Device)> inputs;  // leaves that require grad, and constants
+  Fn reference, fused;
+};
+
+torch::TensorOptions on(torch::Device dev) {
+  return torch::TensorOptions().device(dev);
+}
+
+// (B, C, L, K) with x a transposed [B, L, C] activation, as Hyena/M2/Primer pass it.
+OpCase short_conv_case(int64_t B, int64_t C, int64_t L, int64_t K) {
+  return {
+      "short_conv", str("B", B, " C", C, " L", L, " K", K, " x^T"),
+      [=](torch::Device dev) {
+        return Inputs{torch::randn({B, L, C}, on(dev)).requires_grad_(true),
+                      torch::randn({C, 1, K}, on(dev)).requires_grad_(true),
+                      torch::randn({C}, on(dev)).requires_grad_(true)};
+      },
+      [](const Inputs& in) {
+        return ops::short_conv_reference(in[0].transpose(1, 2), in[1], in[2]);
+      },
+      [](const Inputs& in) { return ops::short_conv_fused(in[0].transpose(1, 2), in[1], in[2]); }};
+}
+
+// An FFN activation [tokens, hidden].
+OpCase squared_relu_case(int64_t rows, int64_t cols) {
+  return {"squared_relu", str(rows, " x ", cols),
+          [=](torch::Device dev) {
+            return Inputs{torch::randn({rows, cols}, on(dev)).requires_grad_(true)};
+          },
+          [](const Inputs& in) { return ops::squared_relu_reference(in[0]); },
+          [](const Inputs& in) { return ops::squared_relu_fused(in[0]); }};
+}
+
+std::vector<OpCase> op_cases() {
+  return {short_conv_case(4, 384, 256, 3), short_conv_case(1, 2304, 1024, 3),
+          short_conv_case(2, 768, 1024, 7), squared_relu_case(1024, 3072),
+          squared_relu_case(4096, 3072)};
+}
+
+}  // namespace
+
+void run_ops_bench(const OpsArgs& a) {
+  std::vector<torch::Device> devices;
+  if (a.device != "cuda") devices.push_back(torch::kCPU);
+  if (a.device != "cpu") {
+    if (torch::cuda::is_available() && ops::cuda_kernels_compiled())
+      devices.push_back(torch::kCUDA);
+    else if (a.device == "cuda")
+      throw Error("bench ops: --device cuda needs a CUDA device and a build with nvcc");
+  }
+  auto cases = op_cases();
+  for (const auto& name : a.ops) {
+    const bool known =
+        std::any_of(cases.begin(), cases.end(), [&](const OpCase& c) { return c.op == name; });
+    HERD_CHECK(known, "--ops: no benchmark for op \"", name, "\"");
+  }
+  print_machine(std::cout);
+  std::printf("\n%-16s %-5s %-30s %-8s %12s %10s %8s\n", "op", "dev", "shape (float32)", "pass",
+              "reference ms", "fused ms", "speedup");
+  std::vector<JsonObject> json;
+  for (const auto dev : devices)
+    for (const auto& c : cases) {
+      if (!a.ops.empty() && std::find(a.ops.begin(), a.ops.end(), c.op) == a.ops.end()) continue;
+      torch::manual_seed(0);
+      const auto in = c.inputs(dev);
+      const auto g = torch::randn_like(c.reference(in));
+      for (const bool backward : {false, true}) {
+        auto timed = [&](const Fn& f) {
+          return time_ms(
+              [&] {
+                if (!backward) {
+                  torch::NoGradGuard no_grad;
+                  f(in);
+                  return;
+                }
+                for (const auto& t : in) t.mutable_grad() = torch::Tensor();
+                f(in).backward(g);
+              },
+              dev, a.warmup, a.iters);
+        };
+        const double ref = timed(c.reference), fused = timed(c.fused);
+        const char* pass = backward ? "fwd+bwd" : "fwd";
+        std::printf("%-16s %-5s %-30s %-8s %12.3f %10.3f %7.2fx\n", c.op.c_str(),
+                    dev.is_cuda() ? "cuda" : "cpu", c.shape.c_str(), pass, ref, fused, ref / fused);
+        std::fflush(stdout);
+        json.push_back(JsonObject()
+                           .text("op", c.op)
+                           .text("shape", c.shape)
+                           .text("device", dev.is_cuda() ? "cuda" : "cpu")
+                           .text("pass", pass)
+                           .num("reference_ms", ref)
+                           .num("fused_ms", fused)
+                           .num("speedup", ref / fused));
+      }
+    }
+  if (!a.json.empty()) {
+    write_json_list(a.json, json);
+    std::cout << "wrote " << a.json << "\n";
+  }
+}
+
+}  // namespace herd::cli::bench

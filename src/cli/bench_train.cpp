@@ -1,0 +1,119 @@
+// herd bench train: real training steps of a config (the trainer's own loop, no checkpoints,
+// evaluation or samples), with tokens/s of the median step, achieved FLOP/s by config check's
+// FLOPs/token formula, the GEMM peak measured in the same run, their ratio (MFU), peak memory.
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+
+#include "cli/bench_cmds.h"
+#include "cli/bench_common.h"
+#include "core/error.h"
+#include "core/mem_stats.h"
+#include "train/runtime.h"
+#include "train/trainer.h"
+
+namespace herd::cli::bench {
+namespace fs = std::filesystem;
+
+namespace {
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+// A fresh run directory under the system temp dir, removed when the bench ends.
+struct TempRunDir {
+  std::string path;
+  TempRunDir() {
+    std::string tmpl = (fs::temp_directory_path() / "herd-bench-XXXXXX").string();
+    HERD_CHECK(mkdtemp(tmpl.data()) != nullptr, "bench train: cannot create a temp run dir");
+    path = tmpl;
+  }
+  ~TempRunDir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+};
+
+}  // namespace
+
+void run_train_bench(const TrainArgs& a) {
+  HERD_CHECK(a.steps >= 1, "--steps: expected a positive number, got ", a.steps);
+  HERD_CHECK(a.warmup_steps >= 0, "--warmup-steps: expected >= 0, got ", a.warmup_steps);
+  auto overrides = a.overrides;
+  // Timed steps only: nothing periodic, and the schedule length is what is run.
+  for (const char* o : {"train.eval_every=0", "checkpoint.every=0", "train.sample_every=0",
+                        "train.sample_tokens=0"})
+    overrides.push_back(o);
+  overrides.push_back(str("train.steps=", a.steps + a.warmup_steps));
+  Config cfg = load_config(a.config, overrides);
+  const Runtime rt = Runtime::from(cfg.train);
+  if (cfg.train.threads > 0) torch::set_num_threads(static_cast<int>(cfg.train.threads));
+  if (rt.device.is_cpu()) mem::track_cpu();
+  print_machine(std::cout);
+
+  // The peak the ratio is taken against, measured now, on this device, in the compute dtype.
+  const auto peak_dtype = rt.autocast_dtype ? *rt.autocast_dtype : rt.param_dtype;
+  const double peak = gemm_peak_flops(rt.device, peak_dtype);
+  std::printf("gemm     %s 2048^3 peak %.1f GFLOP/s (best of 5, measured now)\n",
+              c10::toString(peak_dtype), peak / 1e9);
+
+  TempRunDir tmp;
+  RunOptions o;
+  o.run_dir = a.run_dir.empty() ? tmp.path : a.run_dir;
+  o.quiet = true;
+  o.bench = true;
+  if (rt.device.is_cuda()) mem::reset_peak(rt.device);
+  const TrainResult r = train(cfg, o);
+  HERD_CHECK(static_cast<int64_t>(r.step_seconds.size()) == a.steps + a.warmup_steps,
+             "bench train: ran ", r.step_seconds.size(), " steps, expected ",
+             a.steps + a.warmup_steps);
+  const std::vector<double> timed(r.step_seconds.begin() + a.warmup_steps, r.step_seconds.end());
+  const double step_s = median(timed);
+  const double units_s = static_cast<double>(r.units_per_step) / step_s;
+  const double flops_s = units_s * r.flops_per_unit;
+  const double peak_rss_mb = static_cast<double>(mem::peak_rss_bytes()) / (1 << 20);
+  const double peak_tensor_mb = static_cast<double>(mem::peak_bytes(rt.device)) / (1 << 20);
+  const std::string unit = r.units_per_step > 0 && cfg.model.stack == "vit" ? "images" : "tokens";
+
+  std::printf(
+      "\nconfig   %s (%s)\nsteps    %lld timed after %lld warmup; %lld %s per step\n"
+      "step     median %.1f ms (min %.1f, max %.1f)\n"
+      "speed    %.1f %s/s\n"
+      "flops    %.3g per %s (config check's formula) -> %.1f GFLOP/s achieved\n"
+      "mfu      %.1f%% of the measured %s GEMM peak\n"
+      "memory   peak RSS %.0f MiB; peak tensor memory %.0f MiB (%s)\n"
+      "loss     %.4f -> %.4f\n",
+      a.config.c_str(), rt.describe().c_str(), static_cast<long long>(a.steps),
+      static_cast<long long>(a.warmup_steps), static_cast<long long>(r.units_per_step),
+      unit.c_str(), step_s * 1e3, *std::min_element(timed.begin(), timed.end()) * 1e3,
+      *std::max_element(timed.begin(), timed.end()) * 1e3, units_s, unit.c_str(), r.flops_per_unit,
+      unit == "tokens" ? "token" : "image", flops_s / 1e9, 100.0 * flops_s / peak,
+      c10::toString(peak_dtype), peak_rss_mb, peak_tensor_mb, rt.device.str().c_str(),
+      r.losses.front(), r.losses.back());
+  if (!a.json.empty()) {
+    write_json_list(a.json, {JsonObject()
+                                 .text("config", a.config)
+                                 .text("device", rt.device.is_cuda() ? "cuda" : "cpu")
+                                 .text("precision", cfg.train.precision)
+                                 .integer("steps", a.steps)
+                                 .integer("units_per_step", r.units_per_step)
+                                 .text("unit", unit)
+                                 .num("step_ms", step_s * 1e3)
+                                 .num("units_per_s", units_s)
+                                 .num("flops_per_unit", r.flops_per_unit)
+                                 .num("achieved_flops", flops_s)
+                                 .num("peak_flops", peak)
+                                 .num("mfu", flops_s / peak)
+                                 .num("peak_rss_mb", peak_rss_mb)
+                                 .num("peak_tensor_mb", peak_tensor_mb)});
+    std::cout << "wrote " << a.json << "\n";
+  }
+}
+
+}  // namespace herd::cli::bench
