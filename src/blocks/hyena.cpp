@@ -1,7 +1,7 @@
 #include "blocks/hyena.h"
 
 #include "blocks/long_conv_common.h"
-#include "ops/fft_conv.h"
+#include "ops/long_conv.h"
 #include "ops/short_conv.h"
 
 namespace herd {
@@ -41,10 +41,13 @@ torch::Tensor HyenaImpl::forward(const torch::Tensor& u) {
   // Filter channel d*(N-1)+o serves recurrence step o; the skip term uses the same layout.
   auto k = filter_fn->filter(L).reshape({D, N - 1, L});
   auto skip = filter_fn->bias.view({D, N - 1});
+  // Step o gates its input with x_{N-1-o}; the last step's output is gated with x0. Each
+  // step is one fused op (ops/long_conv.h), whose output the projection reads as [B, L, D].
   auto v = x[N];
-  for (int64_t o = 0; o < N - 1; ++o)  // step o gates with x_{N-1-o}
-    v = ops::fft_conv(v * x[N - 1 - o], k.select(1, o), skip.select(1, o));
-  return out_proj((v * x[0]).transpose(1, 2));
+  for (int64_t o = 0; o < N - 1; ++o)
+    v = ops::long_conv(
+        {v, k.select(1, o), skip.select(1, o), x[N - 1 - o], o == N - 2 ? x[0] : torch::Tensor()});
+  return out_proj(v.transpose(1, 2));
 }
 
 SequenceMixer make_hyena(const MixerContext& ctx, cfg::ConfigMap& opt) {

@@ -1,7 +1,7 @@
 #include "blocks/monarch_mixer.h"
 
 #include "blocks/long_conv_common.h"
-#include "ops/fft_conv.h"
+#include "ops/long_conv.h"
 #include "ops/short_conv.h"
 
 namespace herd {
@@ -34,9 +34,10 @@ MonarchMixerImpl::MonarchMixerImpl(const MonarchMixerOptions& o) : options(o) {
 }
 
 torch::Tensor MonarchMixerImpl::long_conv(ops::ImplicitFilter& f, const torch::Tensor& x,
+                                          const torch::Tensor& pre, const torch::Tensor& post,
                                           int64_t L) {
-  if (!options.bidirectional) return ops::fft_conv(x, f->filter(L), f->bias);
-  return ops::fft_conv_bidirectional(x, f->filter(L), f->filter_rev(L), f->bias);
+  return ops::long_conv({x, f->filter(L), f->bias, pre, post,
+                         options.bidirectional ? f->filter_rev(L) : torch::Tensor()});
 }
 
 torch::Tensor MonarchMixerImpl::forward(const torch::Tensor& u) {
@@ -46,9 +47,9 @@ torch::Tensor MonarchMixerImpl::forward(const torch::Tensor& u) {
   auto z = in_linear(u).transpose(1, 2);  // (B, 3D, L): chunks x1, x2, v
   z = ops::short_conv(z, short_filter->weight, short_filter->bias);
   auto x = z.split(D, 1);
-  auto y = long_conv(filter_fn, x[2] * x[0], L) * x[1];
+  auto y = long_conv(filter_fn, x[2], x[0], x[1], L);  // (x[2] x[0]) conv, gated by x[1]
   // The residual long conv reads the block input itself and is added after the x2 gate.
-  if (filter_fn2) y = y + long_conv(filter_fn2, u.transpose(1, 2), L);
+  if (filter_fn2) y = y + long_conv(filter_fn2, u.transpose(1, 2), {}, {}, L);
   return out_linear(y.transpose(1, 2));
 }
 

@@ -39,7 +39,9 @@ class MonarchMixerImpl : public SequenceMixerImpl {
   torch::nn::Conv1d short_filter{nullptr};                      // depthwise, 3D channels
 
  private:
-  torch::Tensor long_conv(ops::ImplicitFilter& f, const torch::Tensor& x, int64_t L);
+  // f applied to x pre, gated by post (either may be undefined).
+  torch::Tensor long_conv(ops::ImplicitFilter& f, const torch::Tensor& x, const torch::Tensor& pre,
+                          const torch::Tensor& post, int64_t L);
 };
 TORCH_MODULE(MonarchMixer);
 

@@ -6,6 +6,7 @@
 #include "cli/bench_cmds.h"
 #include "cli/bench_common.h"
 #include "core/error.h"
+#include "ops/long_conv.h"
 #include "ops/registry.h"
 #include "ops/short_conv.h"
 #include "ops/squared_relu.h"
@@ -51,10 +52,36 @@ OpCase squared_relu_case(int64_t rows, int64_t cols) {
           [](const Inputs& in) { return ops::squared_relu_fused(in[0]); }};
 }
 
+// Hyena/M2's gated long conv: x, pre and post are channel chunks of one [B, 3C, L] short-conv
+// output, the kernel a [C, L] filter, D the skip; bidirectional adds M2's reverse taps.
+OpCase long_conv_case(int64_t B, int64_t C, int64_t L, bool bidirectional) {
+  return {"long_conv",
+          str("B", B, " C", C, " L", L, bidirectional ? " bidir" : " causal", " gated"),
+          [=](torch::Device dev) {
+            Inputs in{torch::randn({B, 3 * C, L}, on(dev)).requires_grad_(true),
+                      (torch::randn({C, L}, on(dev)) / 100).requires_grad_(true),
+                      torch::randn({C}, on(dev)).requires_grad_(true)};
+            if (bidirectional)
+              in.push_back((torch::randn({C, L}, on(dev)) / 100).requires_grad_(true));
+            return in;
+          },
+          [=](const Inputs& in) {
+            auto z = in[0].chunk(3, 1);
+            return ops::long_conv_reference(
+                {z[2], in[1], in[2], z[0], z[1], bidirectional ? in[3] : torch::Tensor()});
+          },
+          [=](const Inputs& in) {
+            auto z = in[0].chunk(3, 1);
+            return ops::long_conv_fused(
+                {z[2], in[1], in[2], z[0], z[1], bidirectional ? in[3] : torch::Tensor()});
+          }};
+}
+
 std::vector<OpCase> op_cases() {
-  return {short_conv_case(4, 384, 256, 3), short_conv_case(1, 2304, 1024, 3),
-          short_conv_case(2, 768, 1024, 7), squared_relu_case(1024, 3072),
-          squared_relu_case(4096, 3072)};
+  return {long_conv_case(1, 768, 8192, false), long_conv_case(1, 768, 8192, true),
+          long_conv_case(4, 768, 1024, false), short_conv_case(4, 384, 256, 3),
+          short_conv_case(1, 2304, 1024, 3),   short_conv_case(2, 768, 1024, 7),
+          squared_relu_case(1024, 3072),       squared_relu_case(4096, 3072)};
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 #include "ops/registry.h"
 
 #include "core/error.h"
+#include "ops/long_conv.h"
 #include "ops/short_conv.h"
 #include "ops/squared_relu.h"
 
@@ -9,6 +10,8 @@ namespace herd::ops {
 const std::vector<FusedOpEntry>& fused_ops() {
   // One line per op; the probe is the op's own supports() for a typical call.
   static const std::vector<FusedOpEntry> ops = {
+      {"long_conv", "gated FFT long conv + D skip, causal/bidirectional (Hyena, H3, M2)",
+       [](const OpTarget& t) { return long_conv_supports(t); }},
       {"short_conv", "depthwise causal conv, K <= 64 (Hyena/M2 short filters, Primer dconv)",
        [](const OpTarget& t) { return short_conv_supports(t, 3); }},
       {"squared_relu", "relu(x)^2, one pass each way (Primer FFN)",
