@@ -6,6 +6,7 @@
 #include "cli/bench_cmds.h"
 #include "cli/bench_common.h"
 #include "core/error.h"
+#include "ops/blockdiag_linear.h"
 #include "ops/long_conv.h"
 #include "ops/registry.h"
 #include "ops/short_conv.h"
@@ -77,8 +78,22 @@ OpCase long_conv_case(int64_t B, int64_t C, int64_t L, bool bidirectional) {
           }};
 }
 
+// M2's GLU linears: [tokens, in] through nb blocks to out features.
+OpCase blockdiag_case(int64_t rows, int64_t in, int64_t out, int64_t nb) {
+  return {
+      "blockdiag_linear", str(rows, " x ", in, " -> ", out, " nb", nb),
+      [=](torch::Device dev) {
+        return Inputs{torch::randn({rows, in}, on(dev)).requires_grad_(true),
+                      torch::randn({nb, out / nb, in / nb}, on(dev)).requires_grad_(true),
+                      torch::randn({out}, on(dev)).requires_grad_(true)};
+      },
+      [=](const Inputs& in) { return ops::blockdiag_linear_reference(in[0], in[1], out, in[2]); },
+      [=](const Inputs& in) { return ops::blockdiag_linear_fused(in[0], in[1], out, in[2]); }};
+}
+
 std::vector<OpCase> op_cases() {
-  return {long_conv_case(1, 768, 8192, false), long_conv_case(1, 768, 8192, true),
+  return {blockdiag_case(4096, 768, 6144, 4),  blockdiag_case(4096, 3072, 768, 4),
+          long_conv_case(1, 768, 8192, false), long_conv_case(1, 768, 8192, true),
           long_conv_case(4, 768, 1024, false), short_conv_case(4, 384, 256, 3),
           short_conv_case(1, 2304, 1024, 3),   short_conv_case(2, 768, 1024, 7),
           squared_relu_case(1024, 3072),       squared_relu_case(4096, 3072)};

@@ -6,12 +6,29 @@
 
 #include <torch/torch.h>
 
+#include "ops/kernel_path.h"
+
 namespace herd::ops {
 
 // x: [..., in] with in <= nb*p; weight: (nb, q, p); out_features <= nb*q.
-// Returns [..., out_features] (+ bias when defined).
+// Returns [..., out_features] (+ bias when defined). Dispatches (ops/kernel_path.h): the
+// fused path multiplies each block straight between strided views of x, y and their
+// gradients (nb GEMMs, no transposed or padded copies, forward and backward); the reference
+// pads, transposes and runs one bmm.
 torch::Tensor blockdiag_linear(const torch::Tensor& x, const torch::Tensor& weight,
                                int64_t out_features, const torch::Tensor& bias = {});
+
+// The fused path takes in == nb*p and out_features == nb*q (no padding or truncation),
+// float32/float64 on the CPU or CUDA, one dtype and device, autocast off.
+Support blockdiag_linear_supports(const torch::Tensor& x, const torch::Tensor& weight,
+                                  int64_t out_features, const torch::Tensor& bias = {});
+Support blockdiag_linear_supports(const OpTarget& t);
+KernelPath blockdiag_linear_path(const torch::Tensor& x, const torch::Tensor& weight,
+                                 int64_t out_features, const torch::Tensor& bias = {});
+torch::Tensor blockdiag_linear_reference(const torch::Tensor& x, const torch::Tensor& weight,
+                                         int64_t out_features, const torch::Tensor& bias = {});
+torch::Tensor blockdiag_linear_fused(const torch::Tensor& x, const torch::Tensor& weight,
+                                     int64_t out_features, const torch::Tensor& bias = {});
 
 }  // namespace herd::ops
 

@@ -1,6 +1,7 @@
 #include "ops/registry.h"
 
 #include "core/error.h"
+#include "ops/blockdiag_linear.h"
 #include "ops/long_conv.h"
 #include "ops/short_conv.h"
 #include "ops/squared_relu.h"
@@ -12,6 +13,8 @@ const std::vector<FusedOpEntry>& fused_ops() {
   static const std::vector<FusedOpEntry> ops = {
       {"long_conv", "gated FFT long conv + D skip, causal/bidirectional (Hyena, H3, M2)",
        [](const OpTarget& t) { return long_conv_supports(t); }},
+      {"blockdiag_linear", "Monarch block-diagonal linear: per-block GEMMs on strided views",
+       [](const OpTarget& t) { return blockdiag_linear_supports(t); }},
       {"short_conv", "depthwise causal conv, K <= 64 (Hyena/M2 short filters, Primer dconv)",
        [](const OpTarget& t) { return short_conv_supports(t, 3); }},
       {"squared_relu", "relu(x)^2, one pass each way (Primer FFN)",
