@@ -5,53 +5,69 @@
 #include <sys/resource.h>
 
 #include <algorithm>
-#include <atomic>
 #include <mutex>
+#include <unordered_map>
 
 namespace herd::mem {
 namespace {
 
-// Wraps the CPU allocator in place: each allocation carries its size in a small context so
-// the deleter can subtract it, whichever thread frees it.
+// Wraps the CPU allocator: sizes are kept per pointer so that the data pointer stays its own
+// context, as torch's raw_allocate/raw_deallocate users require.
 class CountingCpuAllocator final : public c10::Allocator {
  public:
   explicit CountingCpuAllocator(c10::Allocator* inner) : inner_(inner) {}
 
   c10::DataPtr allocate(size_t n) override {
-    c10::DataPtr inner = inner_->allocate(n);
-    void* data = inner.get();
-    auto* ctx = new Context{std::move(inner), n, this};
-    const int64_t now = current_.fetch_add(static_cast<int64_t>(n)) + static_cast<int64_t>(n);
-    int64_t peak = peak_.load();
-    while (now > peak && !peak_.compare_exchange_weak(peak, now)) {
+    void* data = inner_->raw_allocate(n);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      sizes_[data] = n;
+      current_ += static_cast<int64_t>(n);
+      peak_ = std::max(peak_, current_);
     }
-    return {data, ctx, &CountingCpuAllocator::release, c10::Device(c10::DeviceType::CPU)};
+    return {data, data, &CountingCpuAllocator::release, c10::Device(c10::DeviceType::CPU)};
   }
+  c10::DeleterFnPtr raw_deleter() const override { return &CountingCpuAllocator::release; }
   void copy_data(void* dest, const void* src, std::size_t count) const override {
     default_copy_data(dest, src, count);
   }
 
-  int64_t current() const { return current_.load(); }
-  int64_t peak() const { return peak_.load(); }
-  void reset_peak() { peak_.store(current_.load()); }
-
- private:
-  struct Context {
-    c10::DataPtr inner;
-    size_t bytes;
-    CountingCpuAllocator* owner;
-  };
-  static void release(void* p) {
-    auto* ctx = static_cast<Context*>(p);
-    ctx->owner->current_.fetch_sub(static_cast<int64_t>(ctx->bytes));
-    delete ctx;  // frees the inner allocation through its own deleter
+  int64_t current() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return current_;
+  }
+  int64_t peak() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return peak_;
+  }
+  void reset_peak() {
+    std::lock_guard<std::mutex> lock(mu_);
+    peak_ = current_;
   }
 
+ private:
+  static void release(void* p);
+
   c10::Allocator* inner_;
-  std::atomic<int64_t> current_{0}, peak_{0};
+  std::mutex mu_;
+  std::unordered_map<void*, size_t> sizes_;
+  int64_t current_ = 0, peak_ = 0;
 };
 
 CountingCpuAllocator* counter = nullptr;
+
+void CountingCpuAllocator::release(void* p) {
+  if (!p) return;
+  {
+    std::lock_guard<std::mutex> lock(counter->mu_);
+    auto it = counter->sizes_.find(p);
+    if (it != counter->sizes_.end()) {
+      counter->current_ -= static_cast<int64_t>(it->second);
+      counter->sizes_.erase(it);
+    }
+  }
+  counter->inner_->raw_deallocate(p);
+}
 
 c10::DeviceAllocator* device_allocator(c10::Device d) {
   return c10::getDeviceAllocator(d.type());

@@ -1,0 +1,105 @@
+"""herd against its PyTorch-eager twins (scripts/bench/twins.py), in one sitting.
+
+Runs, one after the other on the same machine with the same torch wheel and thread count:
+  1. a GPT training step: `herd bench train CONFIG` vs twins.py gpt-step (tokens/s),
+  2. one Hyena and one M2 mixer layer: `herd bench blocks` vs twins.py mixer (fwd+bwd ms),
+and prints each ratio (> 1: herd is faster), with the machine's sgemm peak from herd's run.
+
+    python scripts/bench/compare.py --threads 2 --gpt configs/quickstart.yaml \
+        --data runs/data/fortunes --length 8192 --json runs/bench/compare.json
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import yaml
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+TWINS = os.path.join(ROOT, "scripts", "bench", "twins.py")
+
+
+def run(cmd, env):
+    print("$", " ".join(cmd), flush=True)
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    if r.returncode != 0:
+        sys.stderr.write(r.stdout + r.stderr)
+        raise SystemExit(f"compare: command failed ({r.returncode}): {' '.join(cmd)}")
+    return r.stdout
+
+
+def read_json(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--herd", default=os.path.join(ROOT, "build", "herd"))
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--gpt", default=os.path.join(ROOT, "configs", "quickstart.yaml"))
+    p.add_argument("--data", default=os.path.join(ROOT, "runs", "data", "fortunes"),
+                   help="prepared dataset for the GPT step (its vocabulary sizes the twin)")
+    p.add_argument("--set", action="append", default=[], help="extra key=value for the GPT config")
+    p.add_argument("--steps", type=int, default=10)
+    p.add_argument("--mixers", default="hyena,m2")
+    p.add_argument("--length", type=int, default=8192)
+    p.add_argument("--d-model", type=int, default=768)
+    p.add_argument("--iters", type=int, default=3)
+    p.add_argument("--skip-gpt", action="store_true")
+    p.add_argument("--json", help="write every figure and ratio to this file")
+    a = p.parse_args()
+
+    env = dict(os.environ, OMP_NUM_THREADS=str(a.threads))
+    py = sys.executable
+    tmp = tempfile.mkdtemp(prefix="herd-compare-")
+    out = {"threads": a.threads, "gpt": None, "mixers": []}
+
+    if not a.skip_gpt:
+        manifest = yaml.safe_load(open(os.path.join(a.data, "manifest.yaml")))
+        vocab = manifest["vocab_size"]
+        sets = [f"data.dir={a.data}", f"train.threads={a.threads}"] + a.set
+        hj = os.path.join(tmp, "train.json")
+        cmd = [a.herd, "bench", "train", a.gpt, "--steps", str(a.steps), "--json", hj]
+        for s in sets:
+            cmd += ["--set", s]
+        print(run(cmd, env))
+        herd = read_json(hj)[0]
+        twin_sets = [s for s in a.set if s.split("=", 1)[0].split(".")[0] in ("model", "train", "optimizer")]
+        tcmd = [py, TWINS, "--threads", str(a.threads), "gpt-step", a.gpt, "--vocab", str(vocab),
+                "--steps", str(a.steps)]
+        for s in twin_sets:
+            tcmd += ["--set", s]
+        twin = json.loads(run(tcmd, env).strip().splitlines()[-1])
+        ratio = herd["units_per_s"] / twin["tokens_per_s"]
+        out["gpt"] = {"herd": herd, "twin": twin, "speedup": ratio}
+        print(f"GPT step ({os.path.basename(a.gpt)}): herd {herd['units_per_s']:.0f} tok/s, "
+              f"PyTorch eager {twin['tokens_per_s']:.0f} tok/s -> {ratio:.2f}x; herd MFU "
+              f"{100 * herd['mfu']:.1f}% of the {herd['peak_flops'] / 1e9:.0f} GFLOP/s sgemm peak\n")
+
+    for mixer in a.mixers.split(","):
+        bj = os.path.join(tmp, f"{mixer}.json")
+        print(run([a.herd, "bench", "blocks", "--mixers", mixer, "--lengths", str(a.length),
+                   "--d-model", str(a.d_model), "--iters", str(a.iters), "--json", bj], env))
+        herd = read_json(bj)[0]
+        twin = json.loads(run([py, TWINS, "--threads", str(a.threads), "mixer", mixer, "--length",
+                               str(a.length), "--d-model", str(a.d_model), "--iters", str(a.iters)],
+                              env).strip().splitlines()[-1])
+        ratio = twin["fwd_bwd_ms"] / herd["fwd_bwd_ms"]
+        out["mixers"].append({"mixer": mixer, "herd": herd, "twin": twin, "speedup": ratio})
+        print(f"{mixer} mixer L={a.length} d={a.d_model}: herd fwd+bwd {herd['fwd_bwd_ms']:.0f} ms, "
+              f"PyTorch eager {twin['fwd_bwd_ms']:.0f} ms -> {ratio:.2f}x "
+              f"(fwd {twin['fwd_ms'] / herd['fwd_ms']:.2f}x)\n")
+
+    if a.json:
+        os.makedirs(os.path.dirname(os.path.abspath(a.json)), exist_ok=True)
+        with open(a.json, "w") as f:
+            json.dump(out, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
