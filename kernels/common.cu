@@ -6,6 +6,7 @@
 namespace herd::kernels {
 
 const char* cuda_error_string(int err) {
+  if (err >= kCufftErrorBase) return "cuFFT call failed (cufftResult = code - 10000)";
   return cudaGetErrorString(static_cast<cudaError_t>(err));
 }
 

@@ -7,6 +7,8 @@
 #else
 #define HERD_HD
 #endif
+// Lambdas in shared pipelines are written `[=] HERD_HD(int64_t i) { ... }` (nvcc's
+// --extended-lambda makes them device lambdas; g++ sees plain ones).
 
 #include <algorithm>
 #include <cstdint>
@@ -22,6 +24,8 @@ inline unsigned grid_for(int64_t n) {
 }
 
 // Launchers return a cudaError_t as int so that callers need no CUDA headers; 0 is success.
+// cuFFT failures come back as kCufftErrorBase + their cufftResult.
+constexpr int kCufftErrorBase = 10000;
 // Defined in kernels/common.cu (only linked when nvcc built herd_kernels).
 const char* cuda_error_string(int err);
 

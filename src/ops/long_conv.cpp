@@ -59,6 +59,9 @@ struct LongConvFunction : torch::autograd::Function<LongConvFunction> {
     const LongConvInputs in =
         kernel_rows_contiguous({x, k, defined_or_null(D), defined_or_null(pre),
                                 defined_or_null(post), defined_or_null(k_rev)});
+#ifdef HERD_HAVE_CUDA_KERNELS
+    if (x.is_cuda()) return detail::long_conv_forward_cuda(in, fft_size_of(in));
+#endif
     return detail::long_conv_forward_cpu(in, fft_size_of(in));
   }
 
@@ -93,7 +96,12 @@ struct LongConvFunction : torch::autograd::Function<LongConvFunction> {
       for (size_t i = 0; i < slot.size(); ++i) out[slot[i]] = g[i];
       return out;
     }
+#ifdef HERD_HAVE_CUDA_KERNELS
+    auto g = in.x.is_cuda() ? detail::long_conv_backward_cuda(rows, dy, fft_size_of(in), need)
+                            : detail::long_conv_backward_cpu(rows, dy, fft_size_of(in), need);
+#else
     auto g = detail::long_conv_backward_cpu(rows, dy, fft_size_of(in), need);
+#endif
     return {g.dx, g.dk, g.dD, g.dpre, g.dpost, g.dk_rev};
   }
 };
@@ -108,8 +116,6 @@ int64_t long_conv_fft_size(int64_t L, int64_t Lk, int64_t Lk_rev) {
 }
 
 Support long_conv_supports(const OpTarget& t) {
-  if (t.device == c10::DeviceType::CUDA)
-    return Support::no("no CUDA kernel yet (the cuFFT reference runs)");
   return device_supports(t, {torch::kFloat, torch::kDouble, torch::kBFloat16});
 }
 

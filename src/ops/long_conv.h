@@ -30,7 +30,8 @@ struct LongConvInputs {
 
 torch::Tensor long_conv(const LongConvInputs& in);
 
-// What the fused path takes: CPU (CUDA kernels: not yet), x/pre/post one dtype of float32,
+// What the fused path takes: CPU, or CUDA when compiled (cuFFT with the gates, skip and
+// kernel products in kernels around it), x/pre/post one dtype of float32,
 // float64 or bfloat16 and the kernels/D of the compute dtype (float32; float64 for float64),
 // consistent shapes, a transform length <= 2^24.
 Support long_conv_supports(const LongConvInputs& in);

@@ -20,4 +20,10 @@ torch::Tensor long_conv_forward_cpu(const LongConvInputs& in, int64_t n);
 LongConvGrads long_conv_backward_cpu(const LongConvInputs& in, const torch::Tensor& dy, int64_t n,
                                      const LongConvNeeds& needs);
 
+#ifdef HERD_HAVE_CUDA_KERNELS
+torch::Tensor long_conv_forward_cuda(const LongConvInputs& in, int64_t n);
+LongConvGrads long_conv_backward_cuda(const LongConvInputs& in, const torch::Tensor& dy, int64_t n,
+                                      const LongConvNeeds& needs);
+#endif
+
 }  // namespace herd::ops::detail
