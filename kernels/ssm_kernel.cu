@@ -55,7 +55,7 @@ __global__ void backward_kernel(const Cplx<T>* __restrict__ Ct, const Cplx<T>* _
   const int64_t h = blockIdx.y, n0 = int64_t(blockIdx.x) * kModesPerBlock, j = threadIdx.x;
   const int64_t modes = N2 - n0 < kModesPerBlock ? N2 - n0 : kModesPerBlock;
   const Cplx<T>* wh = w + h * N2 + n0;
-  // U = sum_t g[l0_t + j] conj(exp(l0_t w)), V = sum_t l0_t g[l0_t + j] conj(exp(l0_t w)).
+  // U = sum_t g[l] conj(exp(l0_t w)), V = sum_t l g[l] conj(exp(l0_t w)), l = l0_t + j.
   Cplx<T> U[kModesPerBlock], V[kModesPerBlock];
 #pragma unroll
   for (int m = 0; m < kModesPerBlock; ++m) U[m] = V[m] = Cplx<T>{T(0), T(0)};
@@ -67,7 +67,7 @@ __global__ void backward_kernel(const Cplx<T>* __restrict__ Ct, const Cplx<T>* _
       const T gl = g[h * L + l0 + j];
 #pragma unroll
       for (int m = 0; m < kModesPerBlock; ++m)
-        if (m < modes) ssm_bwd_term(gl, anchor[m], T(l0), U[m], V[m]);
+        if (m < modes) ssm_bwd_term(gl, T(l0 + j) * gl, anchor[m], U[m], V[m]);
     }
   }
 #pragma unroll
@@ -75,7 +75,7 @@ __global__ void backward_kernel(const Cplx<T>* __restrict__ Ct, const Cplx<T>* _
     if (m >= modes) break;  // uniform across the block
     // This thread's positions are l0_t + j: fold exp(j w) in, then reduce over threads.
     Cplx<T> gC{T(0), T(0)}, S{T(0), T(0)};
-    ssm_bwd_anchor(ssm_power(wh[m], j), T(j), U[m], V[m], gC, S);
+    ssm_bwd_anchor(ssm_power(wh[m], j), U[m], V[m], gC, S);
     gC.re = block_sum(gC.re);
     gC.im = block_sum(gC.im);
     S.re = block_sum(S.re);
