@@ -55,19 +55,28 @@ __global__ void backward_kernel(const Cplx<T>* __restrict__ Ct, const Cplx<T>* _
   const int64_t h = blockIdx.y, n0 = int64_t(blockIdx.x) * kModesPerBlock, j = threadIdx.x;
   const int64_t modes = N2 - n0 < kModesPerBlock ? N2 - n0 : kModesPerBlock;
   const Cplx<T>* wh = w + h * N2 + n0;
-  // U = sum_t g[l] conj(exp(l0_t w)), V = sum_t l g[l] conj(exp(l0_t w)), l = l0_t + j.
-  Cplx<T> U[kModesPerBlock], V[kModesPerBlock];
+  // U = sum_t g[l] conj(exp(l0_t w)), V = sum_t l g[l] conj(exp(l0_t w)), l = l0_t + j, in
+  // two levels (u, v over kSsmSumBlock tiles) as ssm_backward_lanes.
+  Cplx<T> U[kModesPerBlock], V[kModesPerBlock], u[kModesPerBlock], v[kModesPerBlock];
 #pragma unroll
-  for (int m = 0; m < kModesPerBlock; ++m) U[m] = V[m] = Cplx<T>{T(0), T(0)};
-  for (int64_t l0 = 0; l0 < L; l0 += kThreads) {
+  for (int m = 0; m < kModesPerBlock; ++m) U[m] = V[m] = u[m] = v[m] = Cplx<T>{T(0), T(0)};
+  for (int64_t l0 = 0, t = 1; l0 < L; l0 += kThreads, ++t) {
     __syncthreads();  // the previous anchors have been read
     if (j < modes) anchor[j] = ssm_power(wh[j], l0);
     __syncthreads();
     if (l0 + j < L) {
-      const T gl = g[h * L + l0 + j];
+      const T gv = g[h * L + l0 + j];
 #pragma unroll
       for (int m = 0; m < kModesPerBlock; ++m)
-        if (m < modes) ssm_bwd_term(gl, T(l0 + j) * gl, anchor[m], U[m], V[m]);
+        if (m < modes) ssm_bwd_term(gv, T(l0 + j) * gv, anchor[m], u[m], v[m]);
+    }
+    if (t % kSsmSumBlock == 0 || l0 + kThreads >= L) {
+#pragma unroll
+      for (int m = 0; m < kModesPerBlock; ++m) {
+        U[m] = {U[m].re + u[m].re, U[m].im + u[m].im};
+        V[m] = {V[m].re + v[m].re, V[m].im + v[m].im};
+        u[m] = v[m] = Cplx<T>{T(0), T(0)};
+      }
     }
   }
 #pragma unroll

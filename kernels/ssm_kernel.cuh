@@ -23,6 +23,8 @@ constexpr int64_t kSsmTile = 64;
 // Positions summed side by side in the CPU loops (a multiple of the SIMD width, and wide
 // enough that g++ vectorizes the lane loop instead of unrolling it).
 constexpr int64_t kSsmLanes = 16;
+// Tiles per inner sum of ssm_backward_lanes (a two-level sum: see there).
+constexpr int64_t kSsmSumBlock = 16;
 // Powers in a row between two exact exps (double products in between: <= 15 roundings).
 constexpr int64_t kSsmReanchor = 16;
 
@@ -113,18 +115,36 @@ HERD_HD inline void ssm_bwd_term(T g, T gl, Cplx<T> e, Cplx<T>& P, Cplx<T>& Q) {
 
 // The backward of kSsmLanes positions j0 + k of every tile at once (the CPU's order; a CUDA
 // thread does the same for its one position):
-//   U[k] += sum_t g[t ld + k] conj(a_t),   V[k] += sum_t gl[t ld + k] conj(a_t)
+//   U[k] = sum_t g[t ld + k] conj(a_t),   V[k] = sum_t gl[t ld + k] conj(a_t)
 // with a_t = exp(t ld w) the anchors; g, gl start at position j0 and hold tiles * ld values.
+// Two-level sums (blocks of kSsmSumBlock tiles, then the blocks), so that the rounding error
+// of V (terms up to L |g|) grows with kSsmSumBlock + tiles / kSsmSumBlock, not with tiles.
 // Afterwards, ssm_bwd_anchor(exp((j0 + k) w), U[k], V[k], ...) folds in the in-tile power.
 template <typename T>
 HERD_HD inline void ssm_backward_lanes(const T* g, const T* gl, int64_t ld, const T* a_re,
                                        const T* a_im, int64_t tiles, Cplx<T>* U, Cplx<T>* V) {
-  for (int64_t k = 0; k < kSsmLanes; ++k) U[k] = V[k] = Cplx<T>{T(0), T(0)};
-  for (int64_t t = 0; t < tiles; ++t) {
-    const T* gt = g + t * ld;
-    const T* glt = gl + t * ld;
-    const Cplx<T> a{a_re[t], a_im[t]};
-    for (int64_t k = 0; k < kSsmLanes; ++k) ssm_bwd_term(gt[k], glt[k], a, U[k], V[k]);
+  T ur[kSsmLanes], ui[kSsmLanes], vr[kSsmLanes], vi[kSsmLanes];
+  for (int64_t k = 0; k < kSsmLanes; ++k) ur[k] = ui[k] = vr[k] = vi[k] = T(0);
+  for (int64_t t0 = 0; t0 < tiles; t0 += kSsmSumBlock) {
+    const int64_t t1 = tiles - t0 < kSsmSumBlock ? tiles : t0 + kSsmSumBlock;
+    Cplx<T> u[kSsmLanes], v[kSsmLanes];
+    for (int64_t k = 0; k < kSsmLanes; ++k) u[k] = v[k] = Cplx<T>{T(0), T(0)};
+    for (int64_t t = t0; t < t1; ++t) {
+      const T* gt = g + t * ld;
+      const T* glt = gl + t * ld;
+      const Cplx<T> a{a_re[t], a_im[t]};
+      for (int64_t k = 0; k < kSsmLanes; ++k) ssm_bwd_term(gt[k], glt[k], a, u[k], v[k]);
+    }
+    for (int64_t k = 0; k < kSsmLanes; ++k) {
+      ur[k] += u[k].re;
+      ui[k] += u[k].im;
+      vr[k] += v[k].re;
+      vi[k] += v[k].im;
+    }
+  }
+  for (int64_t k = 0; k < kSsmLanes; ++k) {
+    U[k] = {ur[k], ui[k]};
+    V[k] = {vr[k], vi[k]};
   }
 }
 

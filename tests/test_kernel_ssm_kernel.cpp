@@ -125,7 +125,9 @@ std::vector<torch::Tensor> run_op(const Modes& in, int64_t L, const torch::Tenso
 TEST(KernelSsmKernel, CpuFloat32NoWorseThanReference) {
   torch::manual_seed(2);
   const char* names[] = {"K", "dCt", "dw"};
-  for (const auto& s : shapes()) {
+  auto all = shapes();
+  all.push_back({1, 4, 1 << 16});  // long: the reference's error keeps growing, the fused not
+  for (const auto& s : all) {
     auto m = make_ssm(s.H, s.N2, torch::kFloat);
     const Modes in32 = modes_of(*m);
     const Modes in64{in32.Ct.to(torch::kComplexDouble), in32.w.to(torch::kComplexDouble)};

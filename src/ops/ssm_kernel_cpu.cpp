@@ -29,15 +29,20 @@ using kernels::SsmPowerWalk;
 class FlushSubnormals {
  public:
 #if defined(__SSE2__)
+  // MXCSR bits FTZ (0x8000) and DAZ (0x40).
   FlushSubnormals() : saved_(_mm_getcsr()) {
     _mm_setcsr(saved_ | 0x8040u);
-  }  // FTZ | DAZ
+  }
   ~FlushSubnormals() {
     _mm_setcsr(saved_);
   }
 
  private:
   unsigned saved_;
+#else
+  // Elsewhere subnormals stay: slower, same results to rounding.
+  FlushSubnormals() {}
+  ~FlushSubnormals() {}
 #endif
 };
 
