@@ -1,5 +1,6 @@
 // H3 block: golden conformance (safari H3), SSM kernels vs direct formulas, multi-head layout
-// vs a direct implementation, causality, finite-difference gradients, options.
+// vs a direct implementation, causality, finite-difference gradients, the shift SSM's short
+// conv vs its FFT, options.
 #include "blocks/h3.h"
 #include "blocks/registry.h"
 #include "ops/fft_conv.h"
@@ -117,6 +118,45 @@ TEST(H3, GradientsMatchFiniteDifferences) {
     herd::testing::expect_grads_match_fd([&] { return m->forward(u); },
                                          herd::testing::fd_targets(*m, u), 1e-6, 1e-6, 6);
   }
+}
+
+// The shift SSM as a short depthwise conv (d_state <= 64) equals the FFT over the whole
+// length, forward and every gradient; above 64 taps shift_conv is the FFT path itself.
+TEST(H3, ShiftConvShortPathMatchesFft) {
+  torch::manual_seed(25);
+  for (int64_t N : {2, 8, 64, 66})
+    for (auto dt : {torch::kFloat64, torch::kFloat32}) {
+      auto m = tiny_h3(4, 1, N, 256);
+      m->to(dt);
+      const double tol = dt == torch::kFloat64 ? 1e-12 : 2e-5;
+      auto& sk = m->ssm_k_kernel;
+      for (int64_t L : {1, 5, 64, 200}) {
+        auto leaf = torch::randn({2, L, 4}, torch::TensorOptions().dtype(dt)).requires_grad_(true);
+        auto k = leaf.transpose(1, 2);  // (B, D, L) strided, as in forward()
+        auto g = torch::randn({2, 4, L}, leaf.options());
+        auto both = [&](const torch::Tensor& y) {
+          auto gr = torch::autograd::grad({(y * g).sum()}, {leaf, sk->B, sk->C, m->ssm_k_D});
+          gr.insert(gr.begin(), y.detach());
+          return gr;
+        };
+        auto got = both(m->shift_conv(k));
+        auto want = both(herd::ops::fft_conv(k, sk(L), m->ssm_k_D));
+        const char* names[] = {"y", "dk", "dB", "dC", "dD"};
+        for (size_t i = 0; i < want.size(); ++i)
+          EXPECT_LE(max_abs(got[i] - want[i]), tol * (1 + max_abs(want[i])))
+              << "N " << N << " L " << L << " " << dt << " " << names[i];
+      }
+    }
+  // Half inputs convolve in float32 and come back in their dtype, as fft_conv does.
+  auto m = tiny_h3(4, 1, 8, 32);
+  m->to(torch::kFloat32);
+  torch::NoGradGuard ng;
+  auto k = torch::randn({2, 4, 20}).to(torch::kBFloat16);
+  auto y = m->shift_conv(k);
+  EXPECT_EQ(y.scalar_type(), torch::kBFloat16);
+  auto want = herd::ops::fft_conv(k, m->ssm_k_kernel(20), m->ssm_k_D);
+  EXPECT_LE(max_abs(y.to(torch::kFloat) - want.to(torch::kFloat)),
+            2e-2 * (1 + max_abs(want.to(torch::kFloat))));
 }
 
 TEST(H3, RegistryOptions) {

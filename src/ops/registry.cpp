@@ -5,6 +5,7 @@
 #include "ops/long_conv.h"
 #include "ops/short_conv.h"
 #include "ops/squared_relu.h"
+#include "ops/ssm_kernel.h"
 
 namespace herd::ops {
 
@@ -19,6 +20,8 @@ const std::vector<FusedOpEntry>& fused_ops() {
        [](const OpTarget& t) { return short_conv_supports(t, 3); }},
       {"squared_relu", "relu(x)^2, one pass each way (Primer FFN)",
        [](const OpTarget& t) { return squared_relu_supports(t); }},
+      {"ssm_kernel", "H3/S4D kernel 2Re(sum_n Ct exp(l w)) without the (H, N/2, L) Vandermonde",
+       [](const OpTarget& t) { return ssm_vandermonde_supports(t); }},
   };
   return ops;
 }

@@ -61,9 +61,7 @@ torch::Tensor DiagSSMKernelImpl::forward(int64_t L) {
   auto Ct = torch::view_as_complex(B) * torch::view_as_complex(C[0]) * dt / (1 - dtA / 2);
   auto dA = (1 + dtA / 2) / (1 - dtA / 2);
   // dA^l as exp(l log dA) with the principal log, as the reference's log-Vandermonde product.
-  auto l = torch::arange(L, log_dt.options());
-  auto V = torch::exp(torch::log(dA).unsqueeze(-1) * l);  // (H, N/2, L)
-  return 2 * torch::real((Ct.unsqueeze(-1) * V).sum(1));
+  return ssm_vandermonde(Ct, torch::log(dA), L);
 }
 
 }  // namespace herd::ops

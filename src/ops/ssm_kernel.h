@@ -7,7 +7,30 @@
 #include <cstdint>
 #include <string>
 
+#include "ops/kernel_path.h"
+
 namespace herd::ops {
+
+// The diagonal SSM's kernel from its discretised modes, per channel h (H channels, N2 modes):
+//   K[h, l] = 2 Re( sum_n Ct[h,n] exp(l w[h,n]) ),  l = 0..L-1
+// Ct, w: complex (H, N2) of one dtype (complex64 or complex128, any strides); returns the real
+// (H, L). ssm_vandermonde() dispatches (see ops/kernel_path.h): the fused kernel of
+// kernels/ssm_kernel.cuh (no (H, N2, L) temporaries, backward fused too) on the CPU or CUDA
+// when ssm_vandermonde_supports() the inputs, else the ATen reference, which materializes
+// the Vandermonde matrix exp(l w) of (H, N2, L).
+torch::Tensor ssm_vandermonde(const torch::Tensor& Ct, const torch::Tensor& w, int64_t L);
+
+// The fused kernel takes: Ct and w complex64/complex128 of one dtype and device (CPU, or CUDA
+// when compiled), both (H, N2) with H, N2 >= 1, and L >= 1. Autocast does not matter (the
+// reference's complex ops do not autocast either).
+Support ssm_vandermonde_supports(const torch::Tensor& Ct, const torch::Tensor& w, int64_t L);
+// The device and dtype part of that rule; t.dtype is the real dtype (float or double).
+Support ssm_vandermonde_supports(const OpTarget& t);
+KernelPath ssm_vandermonde_path(const torch::Tensor& Ct, const torch::Tensor& w, int64_t L);
+
+// Explicit paths for tests and benchmarks; _fused throws herd::Error when not supported.
+torch::Tensor ssm_vandermonde_reference(const torch::Tensor& Ct, const torch::Tensor& w, int64_t L);
+torch::Tensor ssm_vandermonde_fused(const torch::Tensor& Ct, const torch::Tensor& w, int64_t L);
 
 // Shift SSM: A is the shift matrix, so the kernel is the cross-correlation of B and C:
 //   K[h, j] = sum_{n=0}^{N-1-j} B[h,n] C[h,n+j]   for j < N,  0 for j >= N.
@@ -23,8 +46,9 @@ TORCH_MODULE(ShiftSSMKernel);
 
 // Diagonal SSM (S4D), N/2 complex modes with implicit conjugates, bilinear discretisation:
 //   dtA = A dt;  Ct = B C dt / (1 - dtA/2);  dA = (1 + dtA/2) / (1 - dtA/2)
-//   K[h, l] = 2 Re( sum_n Ct[h,n] exp(l log dA[h,n]) )
-// with A = -exp(inv_A_real) + i A_imag and dt = exp(log_dt).
+//   K[h, l] = 2 Re( sum_n Ct[h,n] exp(l log dA[h,n]) )     (ssm_vandermonde)
+// with A = -exp(inv_A_real) + i A_imag and dt = exp(log_dt). The (H, N/2) prologue is ATen,
+// so autograd reaches every parameter through ssm_vandermonde's gradients w.r.t. Ct and w.
 class DiagSSMKernelImpl : public torch::nn::Module {
  public:
   // measure: "diag-lin" (S4D-Lin: A = -1/2 + i pi n) or "diag-inv" (S4D-Inv);
