@@ -120,9 +120,9 @@ TEST(H3, GradientsMatchFiniteDifferences) {
   }
 }
 
-// The shift SSM as a short depthwise conv (d_state <= 64) equals the FFT over the whole
-// length, forward and every gradient; above 64 taps shift_conv is the FFT path itself.
-TEST(H3, ShiftConvShortPathMatchesFft) {
+// The shift SSM convolved with its N nonzero taps only equals the FFT over the whole length,
+// forward and every gradient.
+TEST(H3, ShiftConvOverItsTapsMatchesFullLengthFft) {
   torch::manual_seed(25);
   for (int64_t N : {2, 8, 64, 66})
     for (auto dt : {torch::kFloat64, torch::kFloat32}) {

@@ -4,7 +4,7 @@
 
 #include "blocks/long_conv_common.h"
 #include "ops/fft_conv.h"
-#include "ops/short_conv.h"
+#include "ops/long_conv.h"
 
 namespace herd {
 
@@ -38,7 +38,7 @@ torch::Tensor H3Impl::forward(const torch::Tensor& u) {
   auto Kd = kernel(L);  // (H, L)
   torch::Tensor y;
   if (hd == 1) {
-    y = ops::fft_conv(k * v, Kd, D) * q;
+    y = ops::long_conv({k, Kd, D, v, q});  // (k v) conv Kd + D (k v), gated by q
   } else {
     // kv[b, d1, d2, h, l] = k[h*hd+d1] v[h*hd+d2]: the SSM runs over h for every (d1, d2).
     auto kv = (k.reshape({B, H, hd, 1, L}) * v.reshape({B, H, 1, hd, L})).permute({0, 2, 3, 1, 4});
@@ -50,17 +50,9 @@ torch::Tensor H3Impl::forward(const torch::Tensor& u) {
 }
 
 torch::Tensor H3Impl::shift_conv(const torch::Tensor& k) {
+  // Taps j >= N of the shift kernel are zero; the long conv of only N taps is the same sum.
   const int64_t L = k.size(-1), N = options.d_state;
-  if (N > kShiftShortConvMaxTaps) return ops::fft_conv(k, ssm_k_kernel(L), ssm_k_D);
-  // Taps j >= N are zero: y[t] = sum_{j<N} ks[j] k[t-j] is short_conv's cross-correlation
-  // y[t] = sum_i w[i] k[t-(N-1)+i] with w the taps flipped. As fft_conv, half inputs
-  // convolve in float32 (and autocast stays off, which would round the taps to bfloat16).
-  ops::AutocastOff fp32(k.device().type());
-  const auto st = k.scalar_type();
-  const auto dt = st == torch::kHalf || st == torch::kBFloat16 ? torch::kFloat : st;
-  const auto x = k.to(dt).contiguous();  // unit-stride rows: 3.5x faster kernels than (B, L, D)
-  const auto taps = ssm_k_kernel(std::min(N, L)).to(dt).flip(-1).unsqueeze(1);  // (D, 1, N)
-  return (ops::short_conv(x, taps) + ssm_k_D.to(dt).unsqueeze(-1) * x).to(st);
+  return ops::long_conv({k, ssm_k_kernel(std::min(N, L)), ssm_k_D});
 }
 
 SequenceMixer make_h3(const MixerContext& ctx, cfg::ConfigMap& opt) {

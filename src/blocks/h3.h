@@ -29,9 +29,8 @@ class H3Impl : public SequenceMixerImpl {
   explicit H3Impl(const H3Options& o);
   torch::Tensor forward(const torch::Tensor& u) override;  // [B, L, D] -> [B, L, D]
   // longconv(k; K_shift, ssm_k_D) for k (B, D, L): the shift kernel has only d_state nonzero
-  // taps, so up to kShiftShortConvMaxTaps it runs as ops::short_conv, else as ops::fft_conv.
+  // taps, so the convolution takes just those (an FFT of length L + N - 1, not 2L).
   torch::Tensor shift_conv(const torch::Tensor& k);
-  static constexpr int64_t kShiftShortConvMaxTaps = 64;
 
   H3Options options;
   torch::nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, output_linear{nullptr};
