@@ -11,6 +11,7 @@
 #include "ops/registry.h"
 #include "ops/short_conv.h"
 #include "ops/squared_relu.h"
+#include "ops/ssm_kernel.h"
 
 namespace herd::cli::bench {
 namespace {
@@ -91,12 +92,29 @@ OpCase blockdiag_case(int64_t rows, int64_t in, int64_t out, int64_t nb) {
       [=](const Inputs& in) { return ops::blockdiag_linear_fused(in[0], in[1], out, in[2]); }};
 }
 
+// H3's diagonal SSM kernel: H channels, N/2 complex modes, L positions (S4D-Lin modes).
+OpCase ssm_kernel_case(int64_t H, int64_t N2, int64_t L) {
+  return {
+      "ssm_kernel", str("H", H, " N/2 ", N2, " L", L),
+      [=](torch::Device dev) {
+        auto o = on(dev);
+        auto re = -0.5 * torch::rand({H, N2}, o) * 0.1;
+        auto im = M_PI * torch::arange(N2, o).unsqueeze(0).expand({H, N2}) * 0.01;
+        return Inputs{
+            torch::complex(torch::randn({H, N2}, o), torch::randn({H, N2}, o)).requires_grad_(true),
+            torch::complex(re, im).requires_grad_(true)};
+      },
+      [=](const Inputs& in) { return ops::ssm_vandermonde_reference(in[0], in[1], L); },
+      [=](const Inputs& in) { return ops::ssm_vandermonde_fused(in[0], in[1], L); }};
+}
+
 std::vector<OpCase> op_cases() {
-  return {blockdiag_case(4096, 768, 6144, 4),  blockdiag_case(4096, 3072, 768, 4),
-          long_conv_case(1, 768, 8192, false), long_conv_case(1, 768, 8192, true),
-          long_conv_case(4, 768, 1024, false), short_conv_case(4, 384, 256, 3),
-          short_conv_case(1, 2304, 1024, 3),   short_conv_case(2, 768, 1024, 7),
-          squared_relu_case(1024, 3072),       squared_relu_case(4096, 3072)};
+  return {ssm_kernel_case(768, 32, 2048),     blockdiag_case(4096, 768, 6144, 4),
+          blockdiag_case(4096, 3072, 768, 4), long_conv_case(1, 768, 8192, false),
+          long_conv_case(1, 768, 8192, true), long_conv_case(4, 768, 1024, false),
+          short_conv_case(4, 384, 256, 3),    short_conv_case(1, 2304, 1024, 3),
+          short_conv_case(2, 768, 1024, 7),   squared_relu_case(1024, 3072),
+          squared_relu_case(4096, 3072)};
 }
 
 }  // namespace
