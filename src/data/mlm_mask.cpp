@@ -16,14 +16,17 @@ MaskedBatch mask_tokens(const torch::Tensor& tokens, double rate, const MaskSpec
   const int64_t V = special.vocab_size;
   HERD_CHECK(special.mask_id >= 0 && special.mask_id < V, "mlm mask: mask id ", special.mask_id,
              " outside the vocabulary [0, ", V, ")");
-  // Random replacements are drawn from the ordinary tokens only.
+  // Random replacements are drawn from the ordinary tokens only: the r-th ordinary id for r
+  // uniform in [0, #ordinary), found by stepping over the sorted excluded ids in range.
   std::vector<int64_t> excluded = special.never_mask;
   excluded.push_back(special.mask_id);
-  std::vector<int64_t> ordinary;
-  ordinary.reserve(static_cast<size_t>(V));
-  for (int64_t id = 0; id < V; ++id)
-    if (std::find(excluded.begin(), excluded.end(), id) == excluded.end()) ordinary.push_back(id);
-  HERD_CHECK(!ordinary.empty(), "mlm mask: every id of the vocabulary (", V, ") is special");
+  std::sort(excluded.begin(), excluded.end());
+  excluded.erase(std::unique(excluded.begin(), excluded.end()), excluded.end());
+  excluded.erase(std::remove_if(excluded.begin(), excluded.end(),
+                                [V](int64_t id) { return id < 0 || id >= V; }),
+                 excluded.end());
+  const int64_t ordinary = V - static_cast<int64_t>(excluded.size());
+  HERD_CHECK(ordinary > 0, "mlm mask: every id of the vocabulary (", V, ") is special");
 
   auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
   const auto cpu = tokens.to(torch::kCPU);
@@ -32,10 +35,9 @@ MaskedBatch mask_tokens(const torch::Tensor& tokens, double rate, const MaskSpec
   const auto f64 = torch::TensorOptions().dtype(torch::kFloat64);
   const auto selected = (torch::rand(cpu.sizes(), gen, f64) < rate) & eligible;
   const auto action = torch::rand(cpu.sizes(), gen, f64);  // [0, .8) mask, [.8, .9) random
-  const auto table = torch::tensor(ordinary, torch::kLong);
-  const auto random_ids =
-      table.index({torch::randint(static_cast<int64_t>(ordinary.size()), cpu.sizes(), gen,
-                                  torch::TensorOptions().dtype(torch::kLong))});
+  auto random_ids =
+      torch::randint(ordinary, cpu.sizes(), gen, torch::TensorOptions().dtype(torch::kLong));
+  for (int64_t id : excluded) random_ids += (random_ids >= id).to(torch::kLong);  // ascending
 
   auto input = cpu.clone();
   input = torch::where(selected & (action < 0.8), torch::full_like(cpu, special.mask_id), input);
