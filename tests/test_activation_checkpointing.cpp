@@ -5,6 +5,8 @@
 #include <ATen/autocast_mode.h>
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include "config/config.h"
 #include "fixtures.h"
 #include "models/activation_checkpoint.h"
@@ -24,6 +26,7 @@ Config parse(const std::string& yaml) {
 // A model, its loss on a batch drawn from a seed, and a step count.
 struct Case {
   std::string name;
+  int64_t layers;
   std::function<std::shared_ptr<torch::nn::Module>()> make;
   std::function<torch::Tensor(torch::nn::Module&, int64_t step)> loss;
 };
@@ -61,7 +64,30 @@ Run train_steps(const Case& c, bool checkpoint, int64_t steps, const Runtime& rt
   return run;
 }
 
+// Nodes of the autograd graph behind `t` whose name contains `part`.
+int64_t count_nodes(const torch::Tensor& t, const std::string& part) {
+  std::vector<torch::autograd::Node*> todo{t.grad_fn().get()};
+  std::set<torch::autograd::Node*> seen;
+  int64_t n = 0;
+  while (!todo.empty()) {
+    auto* node = todo.back();
+    todo.pop_back();
+    if (!node || !seen.insert(node).second) continue;
+    if (node->name().find(part) != std::string::npos) ++n;
+    for (const auto& e : node->next_edges()) todo.push_back(e.function.get());
+  }
+  return n;
+}
+
 void expect_identical(const Case& c, const Runtime& rt = {}) {
+  {  // Each block of the stack is one checkpoint node (and none without the switch).
+    torch::manual_seed(11);
+    auto model = c.make();
+    ActivationCheckpointing on(true);
+    EXPECT_EQ(count_nodes(c.loss(*model, 0), "BlockCheckpoint"), c.layers) << c.name;
+    ActivationCheckpointing off(false);
+    EXPECT_EQ(count_nodes(c.loss(*model, 0), "BlockCheckpoint"), 0) << c.name;
+  }
   const Run plain = train_steps(c, false, 3, rt), ckpt = train_steps(c, true, 3, rt);
   ASSERT_EQ(plain.losses.size(), ckpt.losses.size());
   for (size_t i = 0; i < plain.losses.size(); ++i)
@@ -82,7 +108,7 @@ Case gpt_case(const std::string& name, const std::string& model_yaml) {
       "model:\n  vocab_size: 50\n  d_model: 16\n  n_layer: 3\n  n_head: 2\n"
       "  max_seq_len: 16\n" +
       model_yaml);
-  return {name, [cfg] { return Gpt(cfg.model).ptr(); },
+  return {name, 3, [cfg] { return Gpt(cfg.model).ptr(); },
           [](torch::nn::Module& m, int64_t seed) {
             auto t = tokens(seed, 50, 2, 13);
             return dynamic_cast<GptImpl&>(m).loss(t.narrow(1, 0, 12), t.narrow(1, 1, 12));
@@ -105,7 +131,7 @@ TEST(ActivationCheckpointing, BertMlmLossesAreBitIdentical) {
   const Config cfg = parse(
       "model:\n  stack: bert\n  vocab_size: 40\n  d_model: 16\n  n_layer: 2\n  n_head: 2\n"
       "  max_seq_len: 12\n");
-  expect_identical({"bert mlm", [cfg] { return Bert(cfg.model).ptr(); },
+  expect_identical({"bert mlm", 2, [cfg] { return Bert(cfg.model).ptr(); },
                     [](torch::nn::Module& m, int64_t seed) {
                       auto t = tokens(seed, 40, 3, 12);
                       auto labels = torch::where(tokens(seed + 100, 3, 3, 12) == 0, t,
@@ -119,7 +145,7 @@ TEST(ActivationCheckpointing, M2BertLossesAreBitIdentical) {
       "model:\n  stack: bert\n  vocab_size: 40\n  d_model: 16\n  n_layer: 2\n  n_head: 2\n"
       "  max_seq_len: 12\n  mixer_residual: false\n  mlp: m2_glu\n  mlp_nblocks: 4\n"
       "  mixer: {type: m2, filter_order: 8, emb_dim: 5}\n");
-  expect_identical({"m2 bert", [cfg] { return Bert(cfg.model).ptr(); },
+  expect_identical({"m2 bert", 2, [cfg] { return Bert(cfg.model).ptr(); },
                     [](torch::nn::Module& m, int64_t seed) {
                       auto t = tokens(seed, 40, 3, 12);
                       auto labels = torch::where(tokens(seed + 100, 3, 3, 12) == 0, t,
@@ -132,7 +158,7 @@ TEST(ActivationCheckpointing, VitLossesAreBitIdentical) {
   const Config cfg = parse(
       "model:\n  stack: vit\n  d_model: 16\n  n_layer: 2\n  n_head: 2\n  num_classes: 5\n"
       "  image_size: 8\n  patch_size: 4\n  channels: 1\n");
-  expect_identical({"vit", [cfg] { return Vit(cfg.model).ptr(); },
+  expect_identical({"vit", 2, [cfg] { return Vit(cfg.model).ptr(); },
                     [](torch::nn::Module& m, int64_t seed) {
                       auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
                       auto images = torch::randn({4, 1, 8, 8}, gen, torch::kFloat32);
@@ -153,7 +179,7 @@ TEST(ActivationCheckpointing, Bf16AutocastLossesAreBitIdentical) {
 TEST(ActivationCheckpointing, ForwardKeepsOnlyTheInput) {
   torch::manual_seed(1);
   torch::nn::Linear lin(8, 8);
-  auto fn = [lin](const torch::Tensor& t) { return torch::gelu(lin(t)) + t; };
+  auto fn = [l = lin.ptr()](const torch::Tensor& t) { return torch::gelu(l->forward(t)) + t; };
   auto x = torch::randn({3, 8}, torch::requires_grad());
   auto h = x * 2;  // an interior node, so that the edge is a real grad_fn
   torch::Tensor y;
@@ -174,20 +200,29 @@ TEST(ActivationCheckpointing, ForwardKeepsOnlyTheInput) {
     torch::NoGradGuard no_grad;
     EXPECT_FALSE(maybe_checkpointed(fn, h).requires_grad());  // evaluation: plain forward
   }
-  // Same values and gradients.
+  // Same values and gradients (into .grad: parameters are reached by backward(), not by
+  // autograd::grad, as with torch's reentrant checkpoint).
   EXPECT_TRUE(torch::equal(y, plain));
   auto g = torch::randn({3, 8});
-  auto grads_ckpt = torch::autograd::grad({y}, {x, lin->weight}, {g});
-  auto grads_plain = torch::autograd::grad({plain}, {x, lin->weight}, {g});
-  EXPECT_TRUE(torch::equal(grads_ckpt[0], grads_plain[0]));
-  EXPECT_TRUE(torch::equal(grads_ckpt[1], grads_plain[1]));
+  auto grads_of = [&](const torch::Tensor& out) {
+    x.mutable_grad() = torch::Tensor();
+    lin->weight.mutable_grad() = torch::Tensor();
+    out.backward(g, /*retain_graph=*/true);
+    return std::make_pair(x.grad().clone(), lin->weight.grad().clone());
+  };
+  const auto [gx_ckpt, gw_ckpt] = grads_of(y);
+  const auto [gx_plain, gw_plain] = grads_of(plain);
+  EXPECT_TRUE(torch::equal(gx_ckpt, gx_plain));
+  EXPECT_TRUE(torch::equal(gw_ckpt, gw_plain));
 }
 
 // A block that draws random numbers (dropout) recomputes with the forward's draws, and the
 // recompute leaves the caller's generator where it was.
 TEST(ActivationCheckpointing, RngStateIsReplayedAndRestored) {
   torch::nn::Linear lin(16, 16);
-  auto fn = [lin](const torch::Tensor& t) { return torch::dropout(lin(t), 0.5, true); };
+  auto fn = [l = lin.ptr()](const torch::Tensor& t) {
+    return torch::dropout(l->forward(t), 0.5, true);
+  };
   auto run = [&](bool checkpoint) {
     torch::manual_seed(5);
     for (auto& p : lin->parameters()) p.mutable_grad() = torch::Tensor();
@@ -215,7 +250,7 @@ TEST(ActivationCheckpointing, RecomputeUsesTheForwardsAutocast) {
   torch::nn::Linear lin(8, 8);
   std::vector<at::ScalarType> seen;
   auto fn = [&](const torch::Tensor& t) {
-    auto out = lin(t);
+    auto out = lin->forward(t);
     seen.push_back(out.scalar_type());
     return out.to(torch::kFloat32);
   };
@@ -239,8 +274,10 @@ TEST(ActivationCheckpointing, DoubleBackwardIsRefused) {
   torch::nn::Linear lin(4, 4);
   auto x = torch::randn({2, 4}, torch::requires_grad());
   ActivationCheckpointing on(true);
-  auto y = maybe_checkpointed([lin](const torch::Tensor& t) { return lin(t).pow(2); }, x * 1.0);
-  EXPECT_THROW(torch::autograd::grad({y.sum()}, {x}, {}, true, true), std::exception);
+  auto y = maybe_checkpointed(
+      [l = lin.ptr()](const torch::Tensor& t) { return l->forward(t).pow(2); }, x * 1.0);
+  const torch::autograd::variable_list outputs{y.sum()}, inputs{x}, grad_out{torch::ones({})};
+  EXPECT_THROW(torch::autograd::grad(outputs, inputs, grad_out, true, true), std::exception);
 }
 
 // The config key: validated with file:line, in the resolved dump, and a real training run

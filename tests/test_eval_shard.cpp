@@ -3,6 +3,7 @@
 // rank 0's reduction, reports one process's figures; each rank ran only its own batches.
 #include <gtest/gtest.h>
 
+#include "core/error.h"
 #include "data/manifest.h"
 #include "data/prepare_images.h"
 #include "fixtures.h"

@@ -23,13 +23,13 @@ namespace {
 // A loader whose batch i holds the value i and whose state after it is "i+1".
 struct CountingLoader {
   std::atomic<int64_t> produced{0};
-  std::atomic<bool> serial_inside{false};
+  std::atomic<int> loader_threads{0};  // intra-op threads on the loader thread
   int64_t fail_at = -1;
 
   TaskBatch produce() {
     const int64_t i = produced.load();
     if (i == fail_at) throw Error(str("batch ", i, " is corrupt"));
-    serial_inside = at::in_parallel_region();
+    loader_threads = at::get_num_threads();
     produced = i + 1;
     return {{torch::full({2}, i, torch::kLong)}};
   }
@@ -45,6 +45,7 @@ bool eventually(const std::function<bool()>& cond) {
 
 TEST(Prefetch, SameBatchesInOrderWithTheStateAfterEach) {
   CountingLoader l;
+  at::set_num_threads(2);
   {
     BatchPrefetcher p([&l] { return l.produce(); }, [&l] { return l.state(); }, 5);
     for (int64_t i = 0; i < 5; ++i) {
@@ -52,13 +53,18 @@ TEST(Prefetch, SameBatchesInOrderWithTheStateAfterEach) {
       EXPECT_EQ(item.batch.parts[0][0].item<int64_t>(), i);
       EXPECT_EQ(item.loader_state, std::to_string(i + 1)) << "the state after batch " << i;
       // The next batch is produced while this one is used (except after the last).
-      if (i + 1 < 5) EXPECT_TRUE(eventually([&] { return l.produced.load() == i + 2; })) << i;
+      if (i + 1 < 5) {
+        EXPECT_TRUE(eventually([&] { return l.produced.load() == i + 2; })) << i;
+      }
     }
     EXPECT_THROW(p.next(), Error);  // only `count` batches
     EXPECT_EQ(l.produced.load(), 5) << "produced past the count";
   }
-  EXPECT_TRUE(l.serial_inside.load()) << "parallel_for would spawn threads on the loader thread";
-  EXPECT_FALSE(at::in_parallel_region()) << "the caller's thread was marked serial";
+  EXPECT_EQ(l.loader_threads.load(), 1) << "parallel_for would start threads on the loader thread";
+  EXPECT_EQ(at::get_num_threads(), 2) << "the caller's thread count changed";
+  int later = 0;
+  std::thread([&] { later = at::get_num_threads(); }).join();
+  EXPECT_EQ(later, 2) << "threads started after the prefetcher get its single thread";
 }
 
 TEST(Prefetch, LoaderErrorsSurfaceAtTheirBatch) {

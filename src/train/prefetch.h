@@ -3,8 +3,8 @@
 // makes them, each with the loader state right after it, which is what a checkpoint taken
 // after consuming that batch must record (not the state after the prefetched one).
 //
-// The loader's work is memcpy-like: on its thread torch's intra-op parallel_for runs inline
-// (c10::ParallelGuard), so it never spawns a second OpenMP team next to the compute's.
+// The loader's work is memcpy-like: its thread runs torch with one intra-op thread, so its
+// parallel_for loops run inline instead of starting a second OpenMP team beside the compute's.
 #pragma once
 
 #include <condition_variable>
@@ -50,8 +50,9 @@ class BatchPrefetcher {
   std::condition_variable cv_;
   std::optional<Item> ready_;
   std::exception_ptr error_;
+  bool started_ = false;  // the loader thread has set itself up
   bool stop_ = false;
-  std::thread thread_;  // last: starts once every other member exists
+  std::thread thread_;
 };
 
 }  // namespace herd
