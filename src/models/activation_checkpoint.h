@@ -3,7 +3,9 @@
 // backpropagates through the recomputation (reentrantly, like torch.utils.checkpoint with
 // use_reentrant=True). The recompute runs the same ops on the same input under the forward's
 // autocast and RNG states, so gradients, and therefore losses, equal the plain forward's to
-// the bit. Double backward (create_graph) is not supported and is refused.
+// the bit. Parameters' gradients reach their .grad through backward() (torch::autograd::grad
+// over parameters does not see through a checkpointed block, as with torch's reentrant
+// checkpoint); double backward (create_graph) is refused.
 #pragma once
 
 #include <torch/torch.h>
