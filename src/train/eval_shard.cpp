@@ -21,7 +21,7 @@ std::vector<double> EvalSums::total(const EvalShard& shard) const {
   std::vector<torch::Tensor> defined;
   for (const auto& t : device_)
     if (t.defined()) defined.push_back(t);
-  const std::vector<double> read = read_scalars(defined);
+  const std::vector<double> read = read_values(defined);
   std::vector<double> out = host_;
   size_t j = 0;
   for (size_t k = 0; k < out.size(); ++k)

@@ -52,11 +52,12 @@ class MlmTask : public Task {
   }
   LossOutput loss(const TaskBatch& mb) override {
     auto r = model_->mlm(mb.parts[0].to(rt_.device), mb.parts[1].to(rt_.device));
-    // r.correct is already on the host: the masked-position gather in Bert::mlm syncs.
-    return {r.loss,
-            {{"mlm_acc",
-              {torch::scalar_tensor(static_cast<double>(r.correct), torch::kFloat64),
-               static_cast<double>(r.count)}}}};
+    // r.correct is already on the host (the masked-position gather in Bert::mlm syncs); a
+    // fill on the loss's device keeps it out of a host-to-device copy.
+    auto correct =
+        torch::full({}, static_cast<double>(r.correct),
+                    torch::TensorOptions().dtype(torch::kFloat64).device(r.loss.device()));
+    return {r.loss, {{"mlm_acc", {correct, static_cast<double>(r.count)}}}};
   }
   std::string loader_state() const override { return loader_.state(); }
   void restore_loader(const std::string& s) override { loader_.restore(s); }

@@ -1,5 +1,7 @@
 #include "train/step_totals.h"
 
+#include <algorithm>
+
 #include "core/error.h"
 
 namespace herd {
@@ -24,37 +26,57 @@ void StepTotals::add(const LossOutput& out) {
   }
 }
 
-StepValues StepTotals::read(const torch::Tensor& grad_norm) const {
+StepValues StepTotals::read(const torch::Tensor& grad_norm, const RankSum& ranks) const {
   HERD_CHECK(loss_.defined(), "step totals: read before any micro-step was added");
-  std::vector<torch::Tensor> scalars{loss_};
-  if (grad_norm.defined()) scalars.push_back(as_f64(grad_norm));
-  for (const auto& [name, t] : tallies_) scalars.push_back(t.first);
-  const std::vector<double> v = read_scalars(scalars);
+  const auto device = loss_.device();
+  const auto f64 = torch::TensorOptions().dtype(torch::kFloat64).device(device);
+  std::vector<torch::Tensor> parts{loss_};  // [loss, sum_1, count_1, ...]
+  for (const auto& [name, t] : tallies_) {
+    parts.push_back(t.first.to(device));
+    parts.push_back(torch::full({}, t.second, f64));  // a fill, not a host-to-device copy
+  }
+  torch::Tensor figures = torch::stack(parts);
+  if (ranks.sum) ranks.sum(figures);  // [dist] on the device, before the one copy
+  std::vector<torch::Tensor> all{figures};
+  if (grad_norm.defined()) all.push_back(as_f64(grad_norm));
+  const std::vector<double> v = read_values(all);
   StepValues out;
-  size_t i = 0;
-  out.loss = v[i++];
-  if (grad_norm.defined()) out.grad_norm = v[i++];
-  for (const auto& [name, t] : tallies_) out.tallies[name] = {v[i++], t.second};
+  out.loss = v[0] / static_cast<double>(ranks.world);
+  size_t i = 1;
+  for (const auto& [name, t] : tallies_) {
+    out.tallies[name] = {v[i], v[i + 1]};
+    i += 2;
+  }
+  if (grad_norm.defined()) out.grad_norm = v[i];
   return out;
 }
 
-std::vector<double> read_scalars(const std::vector<torch::Tensor>& scalars) {
-  std::vector<double> out(scalars.size());
-  std::map<std::string, std::vector<size_t>> by_device;  // non-CPU tensors, by device
-  for (size_t i = 0; i < scalars.size(); ++i) {
-    HERD_CHECK(scalars[i].numel() == 1, "read_scalars: tensor ", i, " has ", scalars[i].numel(),
-               " elements, expected 1");
-    if (scalars[i].is_cpu())
-      out[i] = scalars[i].item<double>();
+std::vector<double> read_values(const std::vector<torch::Tensor>& tensors) {
+  std::vector<size_t> offset(tensors.size() + 1, 0);
+  for (size_t i = 0; i < tensors.size(); ++i)
+    offset[i + 1] = offset[i] + static_cast<size_t>(tensors[i].numel());
+  std::vector<double> out(offset.back());
+  std::map<std::string, std::vector<size_t>> by_device;  // tensors not on the CPU
+  auto copy_out = [&](size_t i, const torch::Tensor& host) {
+    const auto flat = host.reshape({-1}).to(torch::kFloat64).contiguous();
+    std::copy_n(flat.data_ptr<double>(), flat.numel(), out.begin() + static_cast<long>(offset[i]));
+  };
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    if (tensors[i].is_cpu())
+      copy_out(i, tensors[i].detach());
     else
-      by_device[scalars[i].device().str()].push_back(i);
+      by_device[tensors[i].device().str()].push_back(i);
   }
   for (const auto& [device, idx] : by_device) {
     std::vector<torch::Tensor> parts;
-    for (size_t i : idx) parts.push_back(as_f64(scalars[i]));
-    const auto host = torch::stack(parts).to(torch::kCPU);  // the one wait for this device
-    const double* p = host.data_ptr<double>();
-    for (size_t k = 0; k < idx.size(); ++k) out[idx[k]] = p[k];
+    for (size_t i : idx) parts.push_back(tensors[i].detach().reshape({-1}).to(torch::kFloat64));
+    const auto host = torch::cat(parts).to(torch::kCPU);  // the one wait for this device
+    int64_t at = 0;
+    for (size_t i : idx) {
+      const int64_t n = tensors[i].numel();
+      copy_out(i, host.narrow(0, at, n));
+      at += n;
+    }
   }
   return out;
 }

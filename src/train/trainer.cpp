@@ -41,19 +41,16 @@ std::vector<std::pair<std::string, double>> means(const Tallies& tallies) {
   return out;
 }
 
-// [dist] The global batch's loss (the rank mean) and tallies (sums over every rank's rows),
-// in one all-reduce.
-void reduce_over_ranks(StepValues& v, dist::DataParallel& dp) {
-  if (!dp.active()) return;
-  std::vector<double> flat{v.loss};
-  for (const auto& [name, t] : v.tallies) flat.insert(flat.end(), {t.sum, t.count});
-  flat = dp.sum(flat);
-  v.loss = flat[0] / dp.size();
-  size_t i = 1;
-  for (auto& [name, t] : v.tallies) {
-    t = {flat[i], flat[i + 1]};
-    i += 2;
-  }
+// [dist] The step's loss and tallies summed over ranks on the device, in one all-reduce.
+RankSum rank_sum(dist::DataParallel& dp) {
+  RankSum r{dp.size(), {}};
+  if (dp.active())
+    r.sum = [&dp](torch::Tensor& t) {
+      auto& world = dp.world();
+      t = t.to(world.device());
+      world.finish(world.allreduce_async(t), "all-reduce of the step's loss and metrics");
+    };
+  return r;
 }
 
 EvalShard eval_shard(dist::DataParallel& dp) {
@@ -156,6 +153,7 @@ TrainResult train(const Config& base_cfg, const RunOptions& given) {
   model.train();
   ProgressClock clock(total - result.start_step, task->unit());
   const bool recompute = cfg.train.activation_checkpointing == "layer";
+  const RankSum ranks = rank_sum(dp);
   // [dist] each rank's rows; from here the loader is the prefetch thread's.
   BatchPrefetcher batches([&] { return task->next_batch(B, dp.rank(), dp.size()); },
                           [&] { return task->loader_state(); }, total - result.start_step);
@@ -180,9 +178,8 @@ TrainResult train(const Config& base_cfg, const RunOptions& given) {
     dp.after_backward();  // [dist] gradients averaged over ranks
     torch::Tensor norm;
     if (cfg.train.grad_clip > 0) norm = clip_grad_norm(model.parameters(), cfg.train.grad_clip);
-    // The step's one host sync: loss, tallies and gradient norm in one copy.
-    StepValues values = totals.read(norm);
-    reduce_over_ranks(values, dp);  // [dist] the global batch's loss and tallies
+    // The step's one host sync: loss, tallies ([dist] of the global batch) and gradient norm.
+    const StepValues values = totals.read(norm, ranks);
     const double step_loss = values.loss, grad_norm = values.grad_norm;
     const Tallies& tallies = values.tallies;
     HERD_CHECK(std::isfinite(step_loss), "step ", step + 1, ": loss is ", step_loss,
