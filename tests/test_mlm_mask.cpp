@@ -104,6 +104,19 @@ TEST(MlmMask, SameStreamAsTheOrdinaryIdTable) {
   }
 }
 
+// A batch masked row by row with its own seeds equals masking each row alone.
+TEST(MlmMask, RowsWithTheirOwnSeedsEqualOneRowAtATime) {
+  auto tokens = torch::randint(0, kVocab, {5, 33}, torch::kLong);
+  const std::vector<uint64_t> seeds = {3, 1, 4, 1, 5};
+  auto all = mask_rows(tokens, 0.3, kScattered, seeds);
+  for (int64_t i = 0; i < 5; ++i) {
+    auto one = mask_tokens(tokens.narrow(0, i, 1), 0.3, kScattered, seeds[static_cast<size_t>(i)]);
+    EXPECT_TRUE(torch::equal(all.input.narrow(0, i, 1), one.input)) << "row " << i;
+    EXPECT_TRUE(torch::equal(all.labels.narrow(0, i, 1), one.labels)) << "row " << i;
+  }
+  EXPECT_THROW(mask_rows(tokens, 0.3, kScattered, {1, 2}), Error);  // a seed per row
+}
+
 // Random replacements cover the ordinary ids about uniformly and never hit a special one.
 TEST(MlmMask, ReplacementsAreUniformOverOrdinaryIds) {
   auto tokens = torch::full({500, 1000}, int64_t{42}, torch::kLong);

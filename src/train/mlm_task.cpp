@@ -97,14 +97,11 @@ class MlmTask : public Task {
     const int64_t rows = input.size(0), T = input.size(1);
     auto cls = torch::full({rows, 1}, static_cast<int64_t>(tokenizer_.cls_id()), torch::kInt64);
     auto tokens = torch::cat({cls, input.narrow(1, 0, T - 1)}, 1);
-    std::vector<torch::Tensor> ins, labels;
-    for (int64_t i = 0; i < rows; ++i) {
-      const uint64_t row_seed = data::mix64(seed ^ data::mix64(first + static_cast<uint64_t>(i)));
-      auto m = data::mask_tokens(tokens.narrow(0, i, 1), cfg_.task.mask_rate, special_, row_seed);
-      ins.push_back(m.input);
-      labels.push_back(m.labels);
-    }
-    return {{torch::cat(ins, 0), torch::cat(labels, 0)}};
+    std::vector<uint64_t> seeds;
+    for (int64_t i = 0; i < rows; ++i)
+      seeds.push_back(data::mix64(seed ^ data::mix64(first + static_cast<uint64_t>(i))));
+    auto m = data::mask_rows(tokens, cfg_.task.mask_rate, special_, seeds);
+    return {{m.input, m.labels}};
   }
 
   Runtime rt_;

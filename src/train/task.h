@@ -72,6 +72,8 @@ class Task {
   virtual std::string unit() const { return "tok"; }
 
   // Rank `rank`'s rows of the next global batch; every rank advances the same position.
+  // During training next_batch and loader_state run on the loader thread (train/prefetch.h),
+  // beside loss/evaluate/sample on the caller's: they may touch only the training loader.
   virtual TaskBatch next_batch(int64_t global_batch, int64_t rank, int64_t world) = 0;
   // Forward and loss of one micro-batch (the caller sets autocast).
   virtual LossOutput loss(const TaskBatch& micro) = 0;
