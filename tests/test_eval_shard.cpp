@@ -19,11 +19,9 @@ TEST(EvalShard, BatchCountAndOwnership) {
   EXPECT_EQ(eval_batch_count(10, 4, 2), 2);
   EXPECT_EQ(eval_batch_count(8, 4, 5), 2);
   EXPECT_EQ(eval_batch_count(0, 4, 0), 0);
-  const EvalShard s{1, 3, {}};
-  EXPECT_TRUE(s.owns(1));
-  EXPECT_TRUE(s.owns(4));
-  EXPECT_FALSE(s.owns(0));
-  EXPECT_FALSE(s.owns(5));
+  EXPECT_EQ((EvalShard{1, 3, {}}.mine(8)), (std::vector<int64_t>{1, 4, 7}));
+  EXPECT_EQ((EvalShard{0, 1, {}}.mine(3)), (std::vector<int64_t>{0, 1, 2}));
+  EXPECT_TRUE((EvalShard{2, 3, {}}.mine(2)).empty());
 }
 
 TEST(EvalShard, SumsAreReadOnceThenReducedOverRanks) {

@@ -105,7 +105,7 @@ class ClassifyTask : public Task {
     const int64_t n = val_.rows(), mb = cfg_.micro_batch();
     const int64_t batches = eval_batch_count(static_cast<uint64_t>(n), mb, max_batches);
     EvalSums sums(3);  // loss * rows, correct, rows
-    for (int64_t b = shard.rank; b < batches; b += shard.world) {
+    for (int64_t b : shard.mine(batches)) {
       const int64_t k = std::min(mb, n - b * mb);
       AutocastScope autocast(rt_);
       auto logits = model_

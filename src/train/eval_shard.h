@@ -18,7 +18,12 @@ struct EvalShard {
   // Element-wise sum of a vector over every rank; empty: one process (identity).
   std::function<std::vector<double>(std::vector<double>)> sum;
 
-  bool owns(int64_t batch) const { return batch % world == rank; }
+  // This rank's batches among the first `count`: rank, rank + world, ...
+  std::vector<int64_t> mine(int64_t count) const {
+    std::vector<int64_t> out;
+    for (int64_t i = rank; i < count; i += world) out.push_back(i);
+    return out;
+  }
   std::vector<double> reduce(std::vector<double> partial) const {
     return sum ? sum(std::move(partial)) : partial;
   }

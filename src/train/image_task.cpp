@@ -73,7 +73,7 @@ class ImageTask : public Task {
     const int64_t batches = eval_batch_count(val_.num_samples(), mb, max_batches);
     const int64_t k5 = std::min<int64_t>(5, cfg_.model.num_classes);
     EvalSums sums(4);  // loss * rows, top-1 correct, top-5 correct, rows
-    for (int64_t i = shard.rank; i < batches; i += shard.world) {
+    for (int64_t i : shard.mine(batches)) {
       val_.seek(static_cast<uint64_t>(i * mb));
       auto b = val_.next_batch(mb);
       AutocastScope autocast(rt_);

@@ -91,7 +91,7 @@ double lm_validation_loss(Gpt& model, const Config& cfg, const Runtime& rt, data
   const int64_t mb = cfg.micro_batch();
   const int64_t batches = eval_batch_count(val.num_samples(), mb, max_batches);
   EvalSums sums(2);  // loss * rows, rows
-  for (int64_t i = shard.rank; i < batches; i += shard.world) {
+  for (int64_t i : shard.mine(batches)) {
     val.seek(static_cast<uint64_t>(i * mb));
     auto batch = val.next_batch(mb);
     const int64_t n = batch->input.size(0);

@@ -69,7 +69,7 @@ class MlmTask : public Task {
     const int64_t mb = cfg_.micro_batch();
     const int64_t batches = eval_batch_count(val_.num_samples(), mb, max_batches);
     EvalSums sums(3);  // loss * masked, correct, masked
-    for (int64_t i = shard.rank; i < batches; i += shard.world) {
+    for (int64_t i : shard.mine(batches)) {
       const auto row = static_cast<uint64_t>(i * mb);
       val_.seek(row);
       auto b = val_.next_batch(mb);

@@ -73,7 +73,8 @@ class Task {
 
   // Rank `rank`'s rows of the next global batch; every rank advances the same position.
   // During training next_batch and loader_state run on the loader thread (train/prefetch.h),
-  // beside loss/evaluate/sample on the caller's: they may touch only the training loader.
+  // beside loss/evaluate/sample on the caller's: they may touch only the training loader
+  // (no model, no global RNG, which would make runs depend on thread timing).
   virtual TaskBatch next_batch(int64_t global_batch, int64_t rank, int64_t world) = 0;
   // Forward and loss of one micro-batch (the caller sets autocast).
   virtual LossOutput loss(const TaskBatch& micro) = 0;
