@@ -216,6 +216,45 @@ TEST(ActivationCheckpointing, ForwardKeepsOnlyTheInput) {
   EXPECT_TRUE(torch::equal(gw_ckpt, gw_plain));
 }
 
+// A block over several tensors, some undefined (a residual stream as {sum, pending add}):
+// undefined entries stay in place, an unused output gets no gradient, the rest is exact.
+TEST(ActivationCheckpointing, SeveralTensorsWithUndefinedOnes) {
+  torch::manual_seed(6);
+  torch::nn::Linear lin(8, 8);
+  auto fn = [l = lin.ptr()](const std::vector<torch::Tensor>& in) -> std::vector<torch::Tensor> {
+    auto stream = in[1].defined() ? in[0] + in[1] : in[0];
+    auto h = l->forward(stream);
+    return {stream, torch::Tensor(), torch::tanh(h), h.sum(-1)};  // the last is left unused
+  };
+  auto run = [&](bool checkpoint, bool pending) {
+    for (auto& p : lin->parameters()) p.mutable_grad() = torch::Tensor();
+    auto a = torch::randn({3, 8}, torch::requires_grad());
+    auto b = torch::randn({3, 8}, torch::requires_grad());
+    std::vector<torch::Tensor> in{a * 1.0, pending ? b * 1.0 : torch::Tensor()};
+    std::vector<torch::Tensor> out;
+    {
+      ActivationCheckpointing on(checkpoint);
+      out = maybe_checkpointed(fn, in);
+    }
+    EXPECT_EQ(out.size(), 4u);
+    EXPECT_FALSE(out[1].defined());
+    (out[0].pow(2).sum() + out[2].sum()).backward();
+    std::vector<torch::Tensor> grads{a.grad(), lin->weight.grad(), lin->bias.grad()};
+    if (pending) grads.push_back(b.grad());
+    return std::make_pair(out, grads);
+  };
+  for (bool pending : {false, true}) {
+    torch::manual_seed(7);
+    const auto [out_plain, g_plain] = run(false, pending);
+    torch::manual_seed(7);
+    const auto [out_ckpt, g_ckpt] = run(true, pending);
+    for (size_t i : {0u, 2u, 3u}) EXPECT_TRUE(torch::equal(out_plain[i], out_ckpt[i])) << i;
+    ASSERT_EQ(g_plain.size(), g_ckpt.size());
+    for (size_t i = 0; i < g_plain.size(); ++i)
+      EXPECT_TRUE(torch::equal(g_plain[i], g_ckpt[i])) << "pending " << pending << " grad " << i;
+  }
+}
+
 // A block that draws random numbers (dropout) recomputes with the forward's draws, and the
 // recompute leaves the caller's generator where it was.
 TEST(ActivationCheckpointing, RngStateIsReplayedAndRestored) {

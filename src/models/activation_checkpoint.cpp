@@ -84,11 +84,21 @@ class NoAutocastCache {
   bool previous_;
 };
 
-// What backward needs besides the saved input.
+// What backward needs besides the saved inputs. Only defined tensors go through autograd;
+// the masks put the undefined ones (e.g. an absent pending residual) back in place.
 struct Recompute : torch::CustomClassHolder {
-  BlockFn fn;
+  BlockListFn fn;
+  std::vector<bool> in_defined, out_defined;
+  std::vector<bool> in_needs_grad;  // per defined input
   RngState rng;
   AutocastState autocast;
+
+  std::vector<torch::Tensor> call(const torch::autograd::variable_list& defined_inputs) const {
+    std::vector<torch::Tensor> xs;
+    size_t k = 0;
+    for (bool d : in_defined) xs.push_back(d ? defined_inputs[k++] : torch::Tensor());
+    return fn(xs);
+  }
 };
 
 // The forward's RNG and autocast states for the scope of a recompute; the caller's after.
@@ -112,14 +122,23 @@ class ForwardStates {
 };
 
 struct BlockCheckpoint : torch::autograd::Function<BlockCheckpoint> {
-  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x,
-                               c10::intrusive_ptr<Recompute> r) {
-    r->rng = RngState::capture(x);
+  // xs: the defined inputs; returns the defined outputs.
+  static torch::autograd::variable_list forward(torch::autograd::AutogradContext* ctx,
+                                                at::TensorList xs,
+                                                c10::intrusive_ptr<Recompute> r) {
+    r->rng = RngState::capture(xs[0]);
     r->autocast = AutocastState::capture();
-    ctx->save_for_backward({x});
+    for (const auto& x : xs) r->in_needs_grad.push_back(x.requires_grad());
+    ctx->save_for_backward(xs.vec());
+    ctx->set_materialize_grads(false);  // unused outputs get no gradient
     ctx->saved_data["recompute"] = c10::IValue::make_capsule(r);
     NoAutocastCache no_cache;
-    return r->fn(x);  // grad mode is off here: nothing is saved
+    torch::autograd::variable_list out;
+    for (auto& y : r->call(xs.vec())) {  // grad mode is off here: nothing is saved
+      r->out_defined.push_back(y.defined());
+      if (y.defined()) out.push_back(y);
+    }
+    return out;
   }
 
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
@@ -128,19 +147,43 @@ struct BlockCheckpoint : torch::autograd::Function<BlockCheckpoint> {
                "activation checkpointing: double backward (create_graph) is not supported");
     auto r =
         c10::static_intrusive_pointer_cast<Recompute>(ctx->saved_data["recompute"].toCapsule());
-    auto x = ctx->get_saved_variables()[0].detach().requires_grad_(true);
-    torch::Tensor y;
+    torch::autograd::variable_list xs;
+    const auto saved = ctx->get_saved_variables();
+    for (size_t i = 0; i < saved.size(); ++i) {
+      auto x = saved[i].detach();
+      xs.push_back(r->in_needs_grad[i] ? x.requires_grad_(true) : x);
+    }
+    std::vector<torch::Tensor> ys;
     {
-      ForwardStates states(*r, x);
+      ForwardStates states(*r, xs[0]);
       NoAutocastCache no_cache;
       torch::AutoGradMode grad(true);
-      y = r->fn(x);
+      ys = r->call(xs);
     }
     // Parameters' gradients accumulate in their .grad as they would without checkpointing.
-    if (y.requires_grad()) torch::autograd::backward({y}, {grads[0]});
-    return {x.grad(), torch::Tensor()};
+    torch::autograd::variable_list outputs, output_grads;
+    size_t k = 0;
+    for (size_t i = 0; i < ys.size(); ++i) {
+      if (!r->out_defined[i]) continue;
+      const auto& g = grads[k++];
+      if (g.defined() && ys[i].requires_grad()) {
+        outputs.push_back(ys[i]);
+        output_grads.push_back(g);
+      }
+    }
+    if (!outputs.empty()) torch::autograd::backward(outputs, output_grads);
+    torch::autograd::variable_list input_grads;
+    for (const auto& x : xs) input_grads.push_back(x.requires_grad() ? x.grad() : torch::Tensor());
+    input_grads.emplace_back();  // for `r`
+    return input_grads;
   }
 };
+
+bool any_requires_grad(const std::vector<torch::Tensor>& xs) {
+  for (const auto& x : xs)
+    if (x.defined() && x.requires_grad()) return true;
+  return false;
+}
 
 }  // namespace
 
@@ -156,10 +199,35 @@ bool ActivationCheckpointing::enabled() {
   return checkpointing_on;
 }
 
-torch::Tensor checkpointed(BlockFn fn, const torch::Tensor& x) {
+std::vector<torch::Tensor> checkpointed(BlockListFn fn, const std::vector<torch::Tensor>& xs) {
   auto r = c10::make_intrusive<Recompute>();
   r->fn = std::move(fn);
-  return BlockCheckpoint::apply(x, r);
+  torch::autograd::variable_list defined;
+  for (const auto& x : xs) {
+    r->in_defined.push_back(x.defined());
+    if (x.defined()) defined.push_back(x);
+  }
+  HERD_CHECK(!defined.empty(), "activation checkpointing: a block with no input tensor");
+  const auto out = BlockCheckpoint::apply(at::TensorList(defined), r);
+  std::vector<torch::Tensor> ys;
+  size_t k = 0;
+  for (bool d : r->out_defined) ys.push_back(d ? out[k++] : torch::Tensor());
+  return ys;
+}
+
+std::vector<torch::Tensor> maybe_checkpointed(BlockListFn fn,
+                                              const std::vector<torch::Tensor>& xs) {
+  if (checkpointing_on && torch::GradMode::is_enabled() && any_requires_grad(xs))
+    return checkpointed(std::move(fn), xs);
+  return fn(xs);
+}
+
+torch::Tensor checkpointed(BlockFn fn, const torch::Tensor& x) {
+  return checkpointed(
+      [fn = std::move(fn)](const std::vector<torch::Tensor>& xs) -> std::vector<torch::Tensor> {
+        return {fn(xs[0])};
+      },
+      {x})[0];
 }
 
 torch::Tensor maybe_checkpointed(BlockFn fn, const torch::Tensor& x) {

@@ -11,6 +11,7 @@
 #include <torch/torch.h>
 
 #include <functional>
+#include <vector>
 
 namespace herd {
 
@@ -30,6 +31,9 @@ class ActivationCheckpointing {
 };
 
 using BlockFn = std::function<torch::Tensor(const torch::Tensor&)>;
+// A block over several tensors (e.g. a residual stream carried as {sum, pending add}); any of
+// its inputs and outputs may be undefined.
+using BlockListFn = std::function<std::vector<torch::Tensor>(const std::vector<torch::Tensor>&)>;
 
 // fn(x) without keeping fn's activations: recomputed in backward. `fn` must be a pure function
 // of x and of parameters (it is called again in backward); it is kept alive by the graph.
@@ -38,5 +42,10 @@ torch::Tensor checkpointed(BlockFn fn, const torch::Tensor& x);
 // checkpointed(fn, x) when ActivationCheckpointing is on, grad mode is enabled and x requires
 // grad (without an input that requires grad there is no backward to recompute in); else fn(x).
 torch::Tensor maybe_checkpointed(BlockFn fn, const torch::Tensor& x);
+
+// The same for a block over several tensors; the RNG state is that of the first defined
+// input's device (and the CPU).
+std::vector<torch::Tensor> checkpointed(BlockListFn fn, const std::vector<torch::Tensor>& xs);
+std::vector<torch::Tensor> maybe_checkpointed(BlockListFn fn, const std::vector<torch::Tensor>& xs);
 
 }  // namespace herd
