@@ -36,7 +36,7 @@ std::string write_config(const std::string& dir, int64_t steps, const std::strin
                        "data:\n  dir: ", test::fortunes_dataset(), "\n",
                        "optimizer:\n  lr: 3.0e-3\nschedule:\n  warmup_steps: 2\n",
                        "train:\n  steps: ", steps, "\n  batch_size: 8\n  micro_batch_size: 2\n",
-                       "  precision: fp64\n  device: cpu\n  eval_batches: 2\n  sample_tokens: 0\n",
+                       "  precision: fp64\n  device: cpu\n  eval_batches: 3\n  sample_tokens: 0\n",
                        "  threads: 1\n  dist_timeout_s: 20\n  bucket_cap_mb: 0.01\n", extra));
   return path;
 }
@@ -49,6 +49,20 @@ std::map<int64_t, double> metric_losses(const std::string& run_dir) {
   std::smatch m;
   for (std::string line; std::getline(in, line);)
     if (std::regex_search(line, m, re)) out[std::stoll(m[1])] = std::stod(m[2]);
+  return out;
+}
+
+// The evaluation figures of the last eval line in metrics.jsonl ("val_loss" -> ...).
+std::map<std::string, double> last_eval(const std::string& run_dir) {
+  std::map<std::string, double> out;
+  std::ifstream in(run_dir + "/metrics.jsonl");
+  static const std::regex re(R"re("(val_[a-z0-9_]+)":([^,}]+))re");
+  for (std::string line; std::getline(in, line);) {
+    if (line.find("\"val_") == std::string::npos) continue;
+    out.clear();
+    for (std::sregex_iterator it(line.begin(), line.end(), re), end; it != end; ++it)
+      out[(*it)[1]] = std::stod((*it)[2]);
+  }
   return out;
 }
 
@@ -166,14 +180,17 @@ TEST(Dist, GradSyncEqualsOneProcessGradient) {
   }
 }
 
-// K steps on 2 ranks (launcher) = K steps on 1 rank at the same global batch: losses and weights.
+// K steps on 2 ranks (launcher) = K steps on 1 rank at the same global batch: losses, weights
+// and the validation figures (the 2-rank run also recomputes its blocks in backward, which
+// must not change a thing, gradient buckets included).
 TEST(Dist, TwoRanksTrainLikeOne) {
   const std::string dir = test::temp_dir("dist_equal");
   const std::string cfg = write_config(dir, 4);
   auto one = train(load_config(cfg), {dir + "/one", "", 0, true});
   std::string out;
   ASSERT_EQ(test::run_herd("train " + cfg + " --run-dir " + dir +
-                               "/two --nproc-per-node 2 --set logging.level=debug",
+                               "/two --nproc-per-node 2 --set logging.level=debug"
+                               " --set train.activation_checkpointing=layer",
                            &out),
             0)
       << out;
@@ -182,6 +199,11 @@ TEST(Dist, TwoRanksTrainLikeOne) {
   for (int64_t s = 1; s <= 4; ++s)
     EXPECT_NEAR(two[s], one.losses[s - 1], 1e-8 * std::abs(one.losses[s - 1])) << "step " << s;
   expect_same_weights(one.last_checkpoint, dir + "/two/checkpoints/step_00000004");
+  // Evaluation shared out (3 batches: 2 on rank 0, 1 on rank 1) and reduced: the same figures.
+  const auto val = last_eval(dir + "/two");
+  ASSERT_EQ(val.size(), 2u) << read_text(dir + "/two/metrics.jsonl");
+  EXPECT_NEAR(val.at("val_loss"), one.val_loss, 1e-8 * one.val_loss);
+  EXPECT_NEAR(val.at("val_ppl"), eval_value(one.val, "ppl"), 1e-8 * eval_value(one.val, "ppl"));
   EXPECT_EQ(out.find("[rank 1] step"), std::string::npos) << "rank 1 logged progress:\n" << out;
   EXPECT_NE(out.find("step 4/4 | loss"), std::string::npos) << out;
 }

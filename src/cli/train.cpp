@@ -91,7 +91,7 @@ void add_eval(CLI::App& app) {
     const auto ck = ckpt::open(args->checkpoint);
     HERD_CHECK(task->has_eval(), args->checkpoint, ": the config's data has no validation split");
     std::cout << "checkpoint " << ck.path << " step " << ck.state.step << "\n";
-    for (const auto& [name, v] : task->evaluate(task->config().train.eval_batches))
+    for (const auto& [name, v] : task->evaluate(task->config().train.eval_batches, EvalShard{}))
       std::cout << "val_" << name << " " << v << "\n";
   });
 }

@@ -193,6 +193,8 @@ void parse_train(cfg::ConfigMap m, TrainConfig& c) {
   c.sample_temperature = m.get_double("sample_temperature", c.sample_temperature, 0.0, 100.0);
   c.sample_top_k = m.get_int("sample_top_k", c.sample_top_k, 0);
   c.threads = m.get_int("threads", c.threads, 0, 1024);
+  c.activation_checkpointing =
+      m.get_choice("activation_checkpointing", c.activation_checkpointing, {"none", "layer"});
   c.backend = m.get_choice("backend", c.backend, {"auto", "nccl", "gloo"});
   c.dist_timeout_s = m.get_double("dist_timeout_s", c.dist_timeout_s, 1.0, 86400.0);
   c.bucket_cap_mb = m.get_double("bucket_cap_mb", c.bucket_cap_mb, 1e-6, 1e6);
@@ -317,6 +319,7 @@ YAML::Node resolve(const Config& c) {
   r["train"]["sample_temperature"] = t.sample_temperature;
   r["train"]["sample_top_k"] = t.sample_top_k;
   r["train"]["threads"] = t.threads;
+  r["train"]["activation_checkpointing"] = t.activation_checkpointing;
   r["train"]["backend"] = t.backend;
   r["train"]["dist_timeout_s"] = t.dist_timeout_s;
   r["train"]["bucket_cap_mb"] = t.bucket_cap_mb;

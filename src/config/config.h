@@ -124,6 +124,9 @@ struct TrainConfig {
   double sample_temperature = 0.8;
   int64_t sample_top_k = 40;
   int64_t threads = 0;  // 0: torch default
+  // none | layer: each block's activations are recomputed in backward instead of kept
+  // (less memory, about one more forward of compute; identical losses).
+  std::string activation_checkpointing = "none";
   // Data-parallel runs (several ranks; see src/dist): the rest is ignored by one process.
   std::string backend = "auto";  // auto (nccl on CUDA, gloo on CPU) | nccl | gloo
   double dist_timeout_s = 600;   // a rank that died or hung fails the others after this

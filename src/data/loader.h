@@ -112,6 +112,8 @@ class ValLoader {
   // rank r gets rows [r*n/world, (r+1)*n/world) of the n samples of this global batch.
   std::optional<Batch> next_batch(int64_t global_batch, int64_t rank = 0, int64_t world = 1);
   void reset() { next_ = 0; }
+  // The next batch starts at sample `sample` (evaluation shared out by batch across ranks).
+  void seek(uint64_t sample) { next_ = sample; }
 
   uint64_t num_samples() const { return num_samples_; }
   uint64_t position() const { return next_; }

@@ -30,4 +30,9 @@ constexpr int64_t kNotMasked = -100;
 MaskedBatch mask_tokens(const torch::Tensor& tokens, double rate, const MaskSpecial& special,
                         uint64_t seed);
 
+// tokens [rows, T]: row i masked with its own generator, seeded row_seeds[i], exactly as
+// mask_tokens(tokens[i:i+1], rate, special, row_seeds[i]); the rest runs over the whole batch.
+MaskedBatch mask_rows(const torch::Tensor& tokens, double rate, const MaskSpecial& special,
+                      const std::vector<uint64_t>& row_seeds);
+
 }  // namespace herd::data

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "blocks/registry.h"
+#include "models/activation_checkpoint.h"
 
 namespace herd {
 
@@ -66,7 +67,10 @@ torch::nn::ModuleList make_blocks(const ModelConfig& cfg, bool causal) {
 }
 
 torch::Tensor run_blocks(const torch::nn::ModuleList& blocks, torch::Tensor x) {
-  for (const auto& block : *blocks) x = block->as<BlockImpl>()->forward(x);
+  // Each block recomputed in backward under train.activation_checkpointing: layer.
+  for (const auto& block : *blocks)
+    x = maybe_checkpointed(
+        [block](const torch::Tensor& t) { return block->as<BlockImpl>()->forward(t); }, x);
   return x;
 }
 

@@ -87,10 +87,8 @@ class ClassifyTask : public Task {
   LossOutput loss(const TaskBatch& mb) override {
     auto logits = model_->classify(mb.parts[0].to(rt_.device), mb.parts[1].to(rt_.device));
     auto labels = mb.parts[2].to(rt_.device);
-    Tallies t;
-    t["acc"] = {logits.argmax(-1).eq(labels).sum().item<double>(),
-                static_cast<double>(labels.size(0))};
-    return {torch::nn::functional::cross_entropy(logits.to(torch::kFloat32), labels), t};
+    return {torch::nn::functional::cross_entropy(logits.to(torch::kFloat32), labels),
+            {{"acc", {logits.argmax(-1).eq(labels).sum(), static_cast<double>(labels.size(0))}}}};
   }
   std::string loader_state() const override { return state_.to_string(); }
   void restore_loader(const std::string& s) override {
@@ -101,13 +99,13 @@ class ClassifyTask : public Task {
   }
 
   bool has_eval() const override { return val_.labels.defined(); }
-  EvalResult evaluate(int64_t max_batches) override {
+  EvalResult evaluate(int64_t max_batches, const EvalShard& shard) override {
     torch::NoGradGuard no_grad;
     model_->eval();
-    double loss = 0, correct = 0;
     const int64_t n = val_.rows(), mb = cfg_.micro_batch();
-    int64_t seen = 0;
-    for (int64_t b = 0; b * mb < n && (max_batches <= 0 || b < max_batches); ++b) {
+    const int64_t batches = eval_batch_count(static_cast<uint64_t>(n), mb, max_batches);
+    EvalSums sums(3);  // loss * rows, correct, rows
+    for (int64_t b : shard.mine(batches)) {
       const int64_t k = std::min(mb, n - b * mb);
       AutocastScope autocast(rt_);
       auto logits = model_
@@ -115,14 +113,14 @@ class ClassifyTask : public Task {
                                    val_.types.narrow(0, b * mb, k).to(rt_.device))
                         .to(torch::kFloat32);
       auto labels = val_.labels.narrow(0, b * mb, k).to(rt_.device);
-      loss += torch::nn::functional::cross_entropy(logits, labels).item<double>() *
-              static_cast<double>(k);
-      correct += logits.argmax(-1).eq(labels).sum().item<double>();
-      seen += k;
+      sums.add(0, torch::nn::functional::cross_entropy(logits, labels).to(torch::kFloat64) *
+                      static_cast<double>(k));
+      sums.add(1, logits.argmax(-1).eq(labels).sum());
+      sums.add(2, static_cast<double>(k));
     }
     model_->train();
-    return {{"loss", loss / static_cast<double>(seen)},
-            {"acc", correct / static_cast<double>(seen)}};
+    const auto total = sums.total(shard);  // [dist] over every rank's batches
+    return {{"loss", total[0] / total[2]}, {"acc", total[1] / total[2]}};
   }
 
   std::string data_identity() const override {

@@ -57,10 +57,8 @@ class ImageTask : public Task {
   LossOutput loss(const TaskBatch& mb) override {
     auto logits = model_->forward(mb.parts[0].to(rt_.device, rt_.param_dtype));
     auto labels = mb.parts[1].to(rt_.device);
-    Tallies t;
-    t["acc"] = {logits.argmax(-1).eq(labels).sum().item<double>(),
-                static_cast<double>(labels.size(0))};
-    return {torch::nn::functional::cross_entropy(logits.to(torch::kFloat32), labels), t};
+    return {torch::nn::functional::cross_entropy(logits.to(torch::kFloat32), labels),
+            {{"acc", {logits.argmax(-1).eq(labels).sum(), static_cast<double>(labels.size(0))}}}};
   }
   std::string loader_state() const override { return loader_.state().to_string(); }
   void restore_loader(const std::string& s) override {
@@ -68,27 +66,30 @@ class ImageTask : public Task {
   }
 
   bool has_eval() const override { return val_.num_samples() > 0; }
-  EvalResult evaluate(int64_t max_batches) override {
+  EvalResult evaluate(int64_t max_batches, const EvalShard& shard) override {
     torch::NoGradGuard no_grad;
     model_->eval();
-    val_.reset();
-    double loss = 0, top1 = 0, top5 = 0, n = 0;
+    const int64_t mb = cfg_.micro_batch();
+    const int64_t batches = eval_batch_count(val_.num_samples(), mb, max_batches);
     const int64_t k5 = std::min<int64_t>(5, cfg_.model.num_classes);
-    for (int64_t i = 0; max_batches <= 0 || i < max_batches; ++i) {
-      auto b = val_.next_batch(cfg_.micro_batch());
-      if (!b) break;
+    EvalSums sums(4);  // loss * rows, top-1 correct, top-5 correct, rows
+    for (int64_t i : shard.mine(batches)) {
+      val_.seek(static_cast<uint64_t>(i * mb));
+      auto b = val_.next_batch(mb);
       AutocastScope autocast(rt_);
       auto logits = model_->forward(b->images.to(rt_.device, rt_.param_dtype)).to(torch::kFloat32);
       auto labels = b->labels.to(rt_.device);
       const double rows = static_cast<double>(labels.size(0));
-      loss += torch::nn::functional::cross_entropy(logits, labels).item<double>() * rows;
-      top1 += logits.argmax(-1).eq(labels).sum().item<double>();
+      sums.add(0, torch::nn::functional::cross_entropy(logits, labels).to(torch::kFloat64) * rows);
+      sums.add(1, logits.argmax(-1).eq(labels).sum());
       auto best = std::get<1>(logits.topk(k5, -1));
-      top5 += best.eq(labels.unsqueeze(1)).any(1).sum().item<double>();
-      n += rows;
+      sums.add(2, best.eq(labels.unsqueeze(1)).any(1).sum());
+      sums.add(3, rows);
     }
     model_->train();
-    return {{"loss", loss / n}, {"acc", top1 / n}, {"top5", top5 / n}};
+    const auto total = sums.total(shard);  // [dist] over every rank's batches
+    const double n = total[3];
+    return {{"loss", total[0] / n}, {"acc", total[1] / n}, {"top5", total[2] / n}};
   }
 
   // The dataset's manifest bytes: a checkpoint resumes only on the same images and labels.

@@ -48,10 +48,10 @@ class LmTask : public Task {
   void restore_loader(const std::string& s) override { loader_.restore(s); }
 
   bool has_eval() const override { return val_.num_samples() > 0; }
-  EvalResult evaluate(int64_t max_batches) override {
+  EvalResult evaluate(int64_t max_batches, const EvalShard& shard) override {
     HERD_CHECK(has_eval(), cfg_.data.dir,
                ": the validation split has no sample of seq_len+1 tokens");
-    const double loss = lm_validation_loss(model_, cfg_, rt_, val_, max_batches);
+    const double loss = lm_validation_loss(model_, cfg_, rt_, val_, max_batches, shard);
     return {{"loss", loss}, {"ppl", std::exp(loss)}};
   }
   std::optional<std::string> sample(const SampleRequest& r) override {
@@ -85,24 +85,28 @@ Config with_dataset(Config cfg, const data::DatasetManifest& manifest) {
 }
 
 double lm_validation_loss(Gpt& model, const Config& cfg, const Runtime& rt, data::ValLoader& val,
-                          int64_t max_batches) {
+                          int64_t max_batches, const EvalShard& shard) {
   torch::NoGradGuard no_grad;
   model->eval();
-  val.reset();
-  double total = 0;
-  int64_t count = 0;
-  for (int64_t i = 0; max_batches <= 0 || i < max_batches; ++i) {
-    auto batch = val.next_batch(cfg.micro_batch());
-    if (!batch) break;
+  const int64_t mb = cfg.micro_batch();
+  const int64_t batches = eval_batch_count(val.num_samples(), mb, max_batches);
+  EvalSums sums(2);  // loss * rows, rows
+  for (int64_t i : shard.mine(batches)) {
+    val.seek(static_cast<uint64_t>(i * mb));
+    auto batch = val.next_batch(mb);
     const int64_t n = batch->input.size(0);
     AutocastScope autocast(rt);
-    total += model->loss(batch->input.to(rt.device), batch->target.to(rt.device)).item<double>() *
-             static_cast<double>(n);
-    count += n;
+    sums.add(
+        0,
+        model->loss(batch->input.to(rt.device), batch->target.to(rt.device)).to(torch::kFloat64) *
+            static_cast<double>(n));
+    sums.add(1, static_cast<double>(n));
   }
   model->train();
-  HERD_CHECK(count > 0, cfg.data.dir, ": the validation split has no sample of seq_len+1 tokens");
-  return total / static_cast<double>(count);
+  const auto total = sums.total(shard);  // [dist] over every rank's batches
+  HERD_CHECK(total[1] > 0, cfg.data.dir,
+             ": the validation split has no sample of seq_len+1 tokens");
+  return total[0] / total[1];
 }
 
 std::string sample_text(Gpt& model, const data::Tokenizer& tok, const Runtime& rt,

@@ -52,35 +52,40 @@ class MlmTask : public Task {
   }
   LossOutput loss(const TaskBatch& mb) override {
     auto r = model_->mlm(mb.parts[0].to(rt_.device), mb.parts[1].to(rt_.device));
-    Tallies t;
-    t["mlm_acc"] = {static_cast<double>(r.correct), static_cast<double>(r.count)};
-    return {r.loss, t};
+    // r.correct is already on the host (the masked-position gather in Bert::mlm syncs); a
+    // fill on the loss's device keeps it out of a host-to-device copy.
+    auto correct =
+        torch::full({}, static_cast<double>(r.correct),
+                    torch::TensorOptions().dtype(torch::kFloat64).device(r.loss.device()));
+    return {r.loss, {{"mlm_acc", {correct, static_cast<double>(r.count)}}}};
   }
   std::string loader_state() const override { return loader_.state(); }
   void restore_loader(const std::string& s) override { loader_.restore(s); }
 
   bool has_eval() const override { return val_.num_samples() > 0; }
-  EvalResult evaluate(int64_t max_batches) override {
+  EvalResult evaluate(int64_t max_batches, const EvalShard& shard) override {
     torch::NoGradGuard no_grad;
     model_->eval();
-    val_.reset();
-    double loss = 0, correct = 0, count = 0;
-    uint64_t row = 0;
-    for (int64_t i = 0; max_batches <= 0 || i < max_batches; ++i) {
-      auto b = val_.next_batch(cfg_.micro_batch());
-      if (!b) break;
+    const int64_t mb = cfg_.micro_batch();
+    const int64_t batches = eval_batch_count(val_.num_samples(), mb, max_batches);
+    EvalSums sums(3);  // loss * masked, correct, masked
+    for (int64_t i : shard.mine(batches)) {
+      const auto row = static_cast<uint64_t>(i * mb);
+      val_.seek(row);
+      auto b = val_.next_batch(mb);
       // A fixed masking of the validation split, the same at every evaluation.
-      auto mb = masked(b->input, row, cfg_.train.seed ^ 0x5a5a5a5aULL);
-      row += static_cast<uint64_t>(b->input.size(0));
+      auto masked_batch = masked(b->input, row, cfg_.train.seed ^ 0x5a5a5a5aULL);
       AutocastScope autocast(rt_);
-      auto r = model_->mlm(mb.parts[0].to(rt_.device), mb.parts[1].to(rt_.device));
-      loss += r.loss.item<double>() * static_cast<double>(r.count);
-      correct += static_cast<double>(r.correct);
-      count += static_cast<double>(r.count);
+      auto r =
+          model_->mlm(masked_batch.parts[0].to(rt_.device), masked_batch.parts[1].to(rt_.device));
+      sums.add(0, r.loss.to(torch::kFloat64) * static_cast<double>(r.count));
+      sums.add(1, static_cast<double>(r.correct));
+      sums.add(2, static_cast<double>(r.count));
     }
     model_->train();
-    HERD_CHECK(count > 0, cfg_.data.dir, ": the validation split gave no masked token");
-    return {{"loss", loss / count}, {"mlm_acc", correct / count}};
+    const auto total = sums.total(shard);  // [dist] over every rank's batches
+    HERD_CHECK(total[2] > 0, cfg_.data.dir, ": the validation split gave no masked token");
+    return {{"loss", total[0] / total[2]}, {"mlm_acc", total[1] / total[2]}};
   }
 
   std::string data_identity() const override { return tokenizer_.identity(); }
@@ -92,14 +97,11 @@ class MlmTask : public Task {
     const int64_t rows = input.size(0), T = input.size(1);
     auto cls = torch::full({rows, 1}, static_cast<int64_t>(tokenizer_.cls_id()), torch::kInt64);
     auto tokens = torch::cat({cls, input.narrow(1, 0, T - 1)}, 1);
-    std::vector<torch::Tensor> ins, labels;
-    for (int64_t i = 0; i < rows; ++i) {
-      const uint64_t row_seed = data::mix64(seed ^ data::mix64(first + static_cast<uint64_t>(i)));
-      auto m = data::mask_tokens(tokens.narrow(0, i, 1), cfg_.task.mask_rate, special_, row_seed);
-      ins.push_back(m.input);
-      labels.push_back(m.labels);
-    }
-    return {{torch::cat(ins, 0), torch::cat(labels, 0)}};
+    std::vector<uint64_t> seeds;
+    for (int64_t i = 0; i < rows; ++i)
+      seeds.push_back(data::mix64(seed ^ data::mix64(first + static_cast<uint64_t>(i))));
+    auto m = data::mask_rows(tokens, cfg_.task.mask_rate, special_, seeds);
+    return {{m.input, m.labels}};
   }
 
   Runtime rt_;

@@ -28,13 +28,6 @@ TaskBatch TaskBatch::slice(int64_t start, int64_t n) const {
   return out;
 }
 
-void add_tallies(Tallies& into, const Tallies& from) {
-  for (const auto& [name, t] : from) {
-    into[name].sum += t.sum;
-    into[name].count += t.count;
-  }
-}
-
 double eval_value(const EvalResult& r, const std::string& name) {
   for (const auto& [n, v] : r)
     if (n == name) return v;

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "train/eval_shard.h"
 #include "train/runtime.h"
 
 namespace herd {
@@ -32,11 +33,17 @@ struct Tally {
   double mean() const { return count > 0 ? sum / count : std::nan(""); }
 };
 using Tallies = std::map<std::string, Tally>;
-void add_tallies(Tallies& into, const Tallies& from);
+
+// A train metric of one micro-batch whose sum stays a scalar tensor (on the model's device),
+// so that the step reads every metric with its loss in one host copy (train/step_totals.h).
+struct DeviceTally {
+  torch::Tensor sum;
+  double count = 0;
+};
 
 struct LossOutput {
-  torch::Tensor loss;  // scalar, mean over the micro-batch; what backward() runs on
-  Tallies tallies;     // extra train metrics, e.g. masked-token accuracy
+  torch::Tensor loss;  // scalar, mean over the micro-batch; backward() runs on it
+  std::map<std::string, DeviceTally> tallies;  // extra train metrics, e.g. masked-token accuracy
 };
 
 // Ordered evaluation results, e.g. {{"loss", 3.2}, {"ppl", 24.5}} or {{"loss"..}, {"acc"..}}.
@@ -65,6 +72,9 @@ class Task {
   virtual std::string unit() const { return "tok"; }
 
   // Rank `rank`'s rows of the next global batch; every rank advances the same position.
+  // During training next_batch and loader_state run on the loader thread (train/prefetch.h),
+  // beside loss/evaluate/sample on the caller's: they may touch only the training loader
+  // (no model, no global RNG, which would make runs depend on thread timing).
   virtual TaskBatch next_batch(int64_t global_batch, int64_t rank, int64_t world) = 0;
   // Forward and loss of one micro-batch (the caller sets autocast).
   virtual LossOutput loss(const TaskBatch& micro) = 0;
@@ -72,8 +82,9 @@ class Task {
   virtual void restore_loader(const std::string& state) = 0;
 
   virtual bool has_eval() const = 0;
-  // Evaluation over at most max_batches batches (0: the whole split); restores train mode.
-  virtual EvalResult evaluate(int64_t max_batches) = 0;
+  // Evaluation over at most max_batches batches (0: the whole split), this rank running its
+  // share of them; every rank gets the figures of the whole. Restores train mode.
+  virtual EvalResult evaluate(int64_t max_batches, const EvalShard& shard) = 0;
   // Text continuation (language models only).
   virtual std::optional<std::string> sample(const SampleRequest&) { return std::nullopt; }
 

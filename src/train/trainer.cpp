@@ -10,9 +10,12 @@
 #include "config/node.h"
 #include "core/log.h"
 #include "dist/data_parallel.h"
+#include "models/activation_checkpoint.h"
 #include "train/metrics.h"
 #include "train/optimizer.h"
+#include "train/prefetch.h"
 #include "train/schedule.h"
+#include "train/step_totals.h"
 
 namespace herd {
 namespace fs = std::filesystem;
@@ -36,6 +39,24 @@ std::vector<std::pair<std::string, double>> means(const Tallies& tallies) {
   std::vector<std::pair<std::string, double>> out;
   for (const auto& [name, t] : tallies) out.emplace_back(name, t.mean());
   return out;
+}
+
+// [dist] The step's loss and tallies summed over ranks on the device, in one all-reduce.
+RankSum rank_sum(dist::DataParallel& dp) {
+  RankSum r{dp.size(), {}};
+  if (dp.active())
+    r.sum = [&dp](torch::Tensor& t) {
+      auto& world = dp.world();
+      t = t.to(world.device());
+      world.finish(world.allreduce_async(t), "all-reduce of the step's loss and metrics");
+    };
+  return r;
+}
+
+EvalShard eval_shard(dist::DataParallel& dp) {
+  EvalShard shard{dp.rank(), dp.size(), {}};
+  if (dp.active()) shard.sum = [&dp](std::vector<double> v) { return dp.sum(std::move(v)); };
+  return shard;
 }
 
 }  // namespace
@@ -99,11 +120,14 @@ TrainResult train(const Config& base_cfg, const RunOptions& given) {
               "], ", rt.describe(), "; task ", resolved_task_type(cfg),
               "; data: ", task->data_summary(), "; run dir ", run_dir);
 
+  // The loader's state after the last batch the loop consumed (checkpoints record it; the
+  // prefetcher's own position is one batch ahead).
+  std::string loader_state = task->loader_state();
   auto checkpoint = [&](int64_t step) {
     if (!dp.is_main()) return dp.barrier("checkpoint written by rank 0");  // [dist]
     ckpt::SaveRequest req;
     req.checkpoints_dir = ckpt_dir;
-    req.state = {step, units_seen, task->loader_state(), task->data_identity(), ""};
+    req.state = {step, units_seen, loader_state, task->data_identity(), ""};
     req.model = &model;
     req.optimizer = optimizer.get();
     req.config = cfg.resolved.node();
@@ -114,7 +138,7 @@ TrainResult train(const Config& base_cfg, const RunOptions& given) {
     dp.barrier("checkpoint written by rank 0");
   };
   auto run_eval = [&](int64_t step) {
-    EvalResult r = task->evaluate(cfg.train.eval_batches);
+    EvalResult r = task->evaluate(cfg.train.eval_batches, eval_shard(dp));  // [dist] shared out
     metrics.eval(step, r);
     if (!options.quiet) log::info("step ", step, " | val ", format_eval(r));
     return r;
@@ -135,44 +159,42 @@ TrainResult train(const Config& base_cfg, const RunOptions& given) {
         flops_per_token(cfg.model, model, seq) * static_cast<double>(images ? seq : 1);
   }
   ProgressClock clock(total - result.start_step, task->unit());
+  const bool recompute = cfg.train.activation_checkpointing == "layer";
+  const RankSum ranks = rank_sum(dp);
+  // [dist] each rank's rows; from here the loader is the prefetch thread's.
+  BatchPrefetcher batches([&] { return task->next_batch(B, dp.rank(), dp.size()); },
+                          [&] { return task->loader_state(); }, total - result.start_step);
   for (int64_t step = result.start_step; step < total; ++step) {
     const auto step_start = std::chrono::steady_clock::now();
     const double lr = lr_at(cfg.optimizer, cfg.schedule, step, total);
     set_lr(*optimizer, lr);
     optimizer->zero_grad();
-    const TaskBatch batch = task->next_batch(B, dp.rank(), dp.size());  // [dist] this rank's rows
-    double step_loss = 0;
-    Tallies tallies;
+    BatchPrefetcher::Item next = batches.next();
+    const TaskBatch& batch = next.batch;
+    StepTotals totals(accum);
     for (int64_t m = 0; m < accum; ++m) {
       LossOutput out;
       {
         AutocastScope autocast(rt);
+        ActivationCheckpointing checkpointing(recompute);
         out = task->loss(batch.slice(m * mb, mb));
       }
       dp.before_backward(m + 1 == accum);  // [dist] all-reduce on the last micro-step only
       (out.loss / static_cast<double>(accum)).backward();
-      step_loss += out.loss.item<double>() / static_cast<double>(accum);
-      add_tallies(tallies, out.tallies);
+      totals.add(out);
     }
-    dp.after_backward();                    // [dist] gradients averaged over ranks
-    step_loss = dp.mean(step_loss);         // [dist] the global batch's loss
-    if (dp.active() && !tallies.empty()) {  // [dist] tallies over every rank's rows
-      std::vector<double> flat;
-      for (const auto& [name, t] : tallies) flat.insert(flat.end(), {t.sum, t.count});
-      flat = dp.sum(flat);
-      size_t i = 0;
-      for (auto& [name, t] : tallies) {
-        t = {flat[i], flat[i + 1]};
-        i += 2;
-      }
-    }
+    dp.after_backward();  // [dist] gradients averaged over ranks
+    torch::Tensor norm;
+    if (cfg.train.grad_clip > 0) norm = clip_grad_norm(model.parameters(), cfg.train.grad_clip);
+    // The step's one host sync: loss, tallies ([dist] of the global batch) and gradient norm.
+    const StepValues values = totals.read(norm, ranks);
+    const double step_loss = values.loss, grad_norm = values.grad_norm;
+    const Tallies& tallies = values.tallies;
     HERD_CHECK(std::isfinite(step_loss), "step ", step + 1, ": loss is ", step_loss,
                " (diverged; lower optimizer.lr or raise schedule.warmup_steps)");
-    double grad_norm = 0;
-    if (cfg.train.grad_clip > 0)
-      grad_norm = torch::nn::utils::clip_grad_norm_(model.parameters(), cfg.train.grad_clip);
     optimizer->step();
     dp.after_step(step + 1);  // [dist] debug: all ranks hold the same weights
+    loader_state = next.loader_state;
     units_seen += units_per_step;
     result.losses.push_back(step_loss);
     result.step_seconds.push_back(

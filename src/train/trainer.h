@@ -55,9 +55,10 @@ std::unique_ptr<Task> task_from_checkpoint(const std::string& checkpoint, const 
 Config with_dataset(Config cfg, const data::DatasetManifest& manifest);
 // The tokenizer a dataset was made with (or cfg.data.tokenizer), checked against it.
 data::Tokenizer load_tokenizer(const Config& cfg, const data::DatasetManifest& manifest);
-// Mean next-token loss over the validation split (at most max_batches batches; 0: all).
+// Mean next-token loss over the validation split (at most max_batches batches; 0: all), this
+// rank running its share of the batches.
 double lm_validation_loss(Gpt& model, const Config& cfg, const Runtime& rt, data::ValLoader& val,
-                          int64_t max_batches);
+                          int64_t max_batches, const EvalShard& shard);
 // Text sampled from the model (prompt "" starts at a document boundary).
 std::string sample_text(Gpt& model, const data::Tokenizer& tok, const Runtime& rt,
                         const SampleRequest& request);
