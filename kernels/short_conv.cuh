@@ -2,8 +2,9 @@
 //   y[t]  = bias + sum_{j<K} w[j] x[t-(K-1)+j]            (x[<0] = 0)
 //   dx[s] = sum_{j<K} w[j] dy[s+(K-1)-j]                  (dy[>=L] = 0)
 //   dw[j] = sum_{b,t} dy[t] x[t-(K-1)+j],  dbias = sum_{b,t} dy[t]
-// Rows are strided (x is often a transposed view), weights are a contiguous [C, K].
-// The point functions are the whole math; CPU loops and CUDA threads both call them.
+// Rows are strided (x is often a transposed view), weights are a contiguous [C, K] of W (the
+// activations' type, or float for bfloat16 activations under autocast); sums run in Acc.
+// The point and tile functions are the whole math; CPU loops and CUDA threads both call them.
 #pragma once
 
 #include <cstdint>
@@ -16,8 +17,8 @@ namespace herd::kernels {
 constexpr int64_t kShortConvMaxK = 64;
 
 // One output y[t] of a row without the bias; x points at the row start, xs is its stride.
-template <typename Acc, typename T>
-HERD_HD inline Acc short_conv_fwd_point(const T* x, int64_t xs, const T* w, int64_t K, int64_t t) {
+template <typename Acc, typename T, typename W>
+HERD_HD inline Acc short_conv_fwd_point(const T* x, int64_t xs, const W* w, int64_t K, int64_t t) {
   const int64_t base = t - (K - 1);  // x index multiplied by w[0]
   Acc acc = Acc(0);
   for (int64_t j = base >= 0 ? 0 : -base; j < K; ++j)
@@ -26,8 +27,8 @@ HERD_HD inline Acc short_conv_fwd_point(const T* x, int64_t xs, const T* w, int6
 }
 
 // One input gradient dx[s] of a row of length L.
-template <typename Acc, typename T>
-HERD_HD inline Acc short_conv_dx_point(const T* dy, int64_t dys, const T* w, int64_t K, int64_t L,
+template <typename Acc, typename T, typename W>
+HERD_HD inline Acc short_conv_dx_point(const T* dy, int64_t dys, const W* w, int64_t K, int64_t L,
                                        int64_t s) {
   const int64_t top = s + (K - 1);  // dy index multiplied by w[0]
   Acc acc = Acc(0);
@@ -44,6 +45,36 @@ HERD_HD inline Acc short_conv_dw_term(const T* x, int64_t xs, const T* dy, int64
   if (j == K) return g;
   const int64_t s = t - (K - 1) + j;
   return s >= 0 ? g * static_cast<Acc>(x[s * xs]) : Acc(0);
+}
+
+// Channel tiles of a layout whose channels are closer than its time steps (x a transposed
+// [B, L, C] view): one time step t of `tc` channels at once, wt the tile's taps as [K][tc].
+// acc[r] += sum_j wt[j tc + r] x[(t-(K-1)+j) st + r sc]; x points at (b, t = 0, first channel).
+template <typename Acc, typename T, typename W>
+HERD_HD inline void short_conv_fwd_tile(const T* x, int64_t st, int64_t sc, const W* wt, int64_t K,
+                                        int64_t t, int64_t tc, Acc* acc) {
+  const int64_t base = t - (K - 1);
+  for (int64_t j = base >= 0 ? 0 : -base; j < K; ++j) {
+    const T* xt = x + (base + j) * st;
+    for (int64_t r = 0; r < tc; ++r)
+      acc[r] += static_cast<Acc>(wt[j * tc + r]) * static_cast<Acc>(xt[r * sc]);
+  }
+}
+
+// The weight-gradient terms of one time step t for a tile: acc[j tc + r] += dy[t, r] x[t', r]
+// (t' = t-(K-1)+j), and acc[K tc + r] += dy[t, r] for the bias. dy and x point at (b, 0, c0).
+template <typename Acc, typename T>
+HERD_HD inline void short_conv_dw_tile(const T* x, int64_t xst, int64_t xsc, const T* dy,
+                                       int64_t dst, int64_t dsc, int64_t K, int64_t t, int64_t tc,
+                                       Acc* acc) {
+  const T* g = dy + t * dst;
+  for (int64_t r = 0; r < tc; ++r) acc[K * tc + r] += static_cast<Acc>(g[r * dsc]);
+  const int64_t base = t - (K - 1);
+  for (int64_t j = base >= 0 ? 0 : -base; j < K; ++j) {
+    const T* xt = x + (base + j) * xst;
+    for (int64_t r = 0; r < tc; ++r)
+      acc[j * tc + r] += static_cast<Acc>(g[r * dsc]) * static_cast<Acc>(xt[r * xsc]);
+  }
 }
 
 // Shapes and element strides of a [B, C, L] tensor.

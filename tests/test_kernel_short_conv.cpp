@@ -39,6 +39,8 @@ std::vector<Case> cases() {
   out.push_back({1, 1, 4, 1, true, false});    // K = 1: a per-channel scale
   out.push_back({3, 5, 3, 7, true, true});     // K > L: taps reach past the start
   out.push_back({2, 4, 65, 64, false, true});  // widest supported filter
+  out.push_back({1, 32, 65, 4, true, true});   // transposed: two full channel tiles
+  out.push_back({2, 37, 40, 3, true, true});   // and a partial one
   return out;
 }
 
@@ -141,21 +143,64 @@ TEST(KernelShortConv, UnsupportedInputsFallBackVisibly) {
   auto x = torch::randn({2, 3, 8}), w = torch::randn({3, 1, 3}), b = torch::randn({3});
   EXPECT_EQ(ops::short_conv_path(x, w, b), ops::KernelPath::cpu);
   const auto bf = torch::kBFloat16;
-  EXPECT_EQ(ops::short_conv_path(x.to(bf), w.to(bf), b.to(bf)), ops::KernelPath::reference);
+  EXPECT_EQ(ops::short_conv_path(x.to(bf), w.to(bf), b.to(bf)), ops::KernelPath::cpu);
+  EXPECT_EQ(ops::short_conv_path(x.to(bf), w, b), ops::KernelPath::cpu);  // float taps
+  EXPECT_EQ(ops::short_conv_path(x.to(bf), w, b.to(bf)), ops::KernelPath::reference);
+  EXPECT_EQ(ops::short_conv_path(x.to(torch::kHalf), w.to(torch::kHalf), b.to(torch::kHalf)),
+            ops::KernelPath::reference);
   EXPECT_EQ(ops::short_conv_path(x, w.to(torch::kDouble), b), ops::KernelPath::reference);
   EXPECT_EQ(ops::short_conv_path(x, torch::randn({3, 1, 65}), b), ops::KernelPath::reference);
   EXPECT_EQ(ops::short_conv_path(x, torch::randn({3, 2, 3}), b), ops::KernelPath::reference);
   EXPECT_EQ(ops::short_conv_path(torch::randn({2, 3, 0}), w, b), ops::KernelPath::reference);
-  EXPECT_THROW(ops::short_conv_fused(x.to(bf), w.to(bf), b.to(bf)), herd::Error);
-  // The fallback still computes: bf16 through conv1d.
-  auto y = ops::short_conv(x.to(bf), w.to(bf), b.to(bf));
+  EXPECT_THROW(ops::short_conv_fused(x.to(bf), w.to(bf), b.to(torch::kHalf)), herd::Error);
+  // The fallback still computes: half through conv1d.
+  const auto h = torch::kHalf;
+  auto y = ops::short_conv(x.to(h), w.to(h), b.to(h));
   EXPECT_TRUE(torch::allclose(y.to(torch::kFloat), ops::short_conv_reference(x, w, b), 5e-2, 5e-2));
-  {
-    at::autocast::set_autocast_enabled(torch::kCPU, true);
-    EXPECT_EQ(ops::short_conv_path(x, w, b), ops::KernelPath::reference);
-    at::autocast::set_autocast_enabled(torch::kCPU, false);
-  }
   EXPECT_FALSE(ops::fused_op_lines().empty());
+}
+
+TEST(KernelShortConv, Bfloat16ActivationsWithFloatTaps) {
+  torch::manual_seed(7);
+  for (bool tr : {false, true}) {
+    auto in = make({2, 37, 50, 3, true, tr}, torch::kFloat);
+    const auto xb = in.x.to(torch::kBFloat16);
+    ASSERT_EQ(ops::short_conv_path(xb, in.w, in.b), ops::KernelPath::cpu);
+    auto y = ops::short_conv_fused(xb, in.w, in.b);
+    EXPECT_EQ(y.scalar_type(), torch::kBFloat16);
+    // The same bf16 inputs in float: only the output's bf16 rounding separates the two.
+    auto want = ops::short_conv_reference(xb.to(torch::kFloat), in.w, in.b);
+    EXPECT_TRUE(torch::allclose(y.to(torch::kFloat), want, 1e-2, 1e-2));
+    // Gradients: dx in bf16, dw and dbias in float (the weights' dtype), sums in float/double.
+    auto xl = xb.detach().requires_grad_(true);
+    ops::short_conv_fused(xl, in.w, in.b).backward(in.g.to(torch::kBFloat16));
+    auto gw = in.w.grad().clone(), gb = in.b.grad().clone();
+    EXPECT_EQ(xl.grad().scalar_type(), torch::kBFloat16);
+    EXPECT_EQ(gw.scalar_type(), torch::kFloat);
+    in.w.mutable_grad() = torch::Tensor();
+    in.b.mutable_grad() = torch::Tensor();
+    auto xr = xb.to(torch::kFloat).detach().requires_grad_(true);
+    ops::short_conv_reference(xr, in.w, in.b).backward(in.g.to(torch::kBFloat16).to(torch::kFloat));
+    EXPECT_TRUE(torch::allclose(xl.grad().to(torch::kFloat), xr.grad(), 1e-2, 1e-2));
+    EXPECT_TRUE(torch::allclose(gw, in.w.grad(), 1e-4, 1e-4));
+    EXPECT_TRUE(torch::allclose(gb, in.b.grad(), 1e-4, 1e-4));
+  }
+}
+
+TEST(KernelShortConv, AutocastRunsTheFusedPathInBfloat16) {
+  torch::manual_seed(8);
+  auto in = make({2, 20, 33, 3, true, true}, torch::kFloat);
+  torch::Tensor y;
+  at::autocast::set_autocast_enabled(torch::kCPU, true);
+  at::autocast::set_autocast_dtype(torch::kCPU, torch::kBFloat16);
+  y = ops::short_conv(in.x, in.w, in.b);
+  auto ref = ops::short_conv_reference(in.x, in.w, in.b);  // conv1d under autocast: bf16
+  at::autocast::set_autocast_enabled(torch::kCPU, false);
+  EXPECT_EQ(y.scalar_type(), torch::kBFloat16);
+  EXPECT_EQ(ref.scalar_type(), torch::kBFloat16);
+  EXPECT_TRUE(torch::allclose(y.to(torch::kFloat), ref.to(torch::kFloat), 3e-2, 3e-2));
+  // Bitwise the fused kernel on the bf16-cast input.
+  EXPECT_TRUE(torch::equal(y, ops::short_conv_fused(in.x.to(torch::kBFloat16), in.w, in.b)));
 }
 
 TEST(KernelShortConv, CudaMatchesReference) {

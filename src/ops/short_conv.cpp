@@ -23,9 +23,11 @@ std::array<torch::Tensor, 3> backward_on_device(const torch::Tensor& x, const to
 
 // The same gradients in differentiable ATen ops: used when a graph of the backward is asked
 // for (create_graph, i.e. double backward), which the fused kernels do not record.
-std::array<torch::Tensor, 3> backward_aten(const torch::Tensor& x, const torch::Tensor& w,
-                                           const torch::Tensor& dy, bool has_bias) {
-  const int64_t C = x.size(1), L = x.size(2), K = w.size(-1);
+std::array<torch::Tensor, 3> backward_aten(const torch::Tensor& x_in, const torch::Tensor& w,
+                                           const torch::Tensor& dy_in, bool has_bias) {
+  const int64_t C = x_in.size(1), L = x_in.size(2), K = w.size(-1);
+  // bfloat16 activations with float taps: the graph runs in the taps' dtype.
+  const auto x = x_in.to(w.scalar_type()), dy = dy_in.to(w.scalar_type());
   // dx[s] = sum_j w[j] dy[s+K-1-j]: a correlation with the flipped filter, anticausal.
   auto dx = torch::conv1d(dy, w.flip(-1), {}, 1, K - 1, 1, C).narrow(-1, K - 1, L);
   auto xp = torch::constant_pad_nd(x, {K - 1, 0});
@@ -33,7 +35,8 @@ std::array<torch::Tensor, 3> backward_aten(const torch::Tensor& x, const torch::
   for (int64_t j = 0; j < K; ++j)
     taps.push_back((dy * xp.narrow(-1, j, L)).sum(torch::IntArrayRef{0, 2}));
   auto dw = torch::stack(taps, 1).view_as(w);
-  return {dx, dw, has_bias ? dy.sum(torch::IntArrayRef{0, 2}) : torch::Tensor()};
+  return {dx.to(x_in.scalar_type()), dw,
+          has_bias ? dy.sum(torch::IntArrayRef{0, 2}) : torch::Tensor()};
 }
 
 struct ShortConvFunction : torch::autograd::Function<ShortConvFunction> {
@@ -80,9 +83,8 @@ torch::Tensor apply_fused(const torch::Tensor& x, const torch::Tensor& weight,
 Support short_conv_supports(const OpTarget& t, int64_t K) {
   if (K < 1 || K > kernels::kShortConvMaxK)
     return Support::no(str("filter width ", K, " (kernel takes 1..", kernels::kShortConvMaxK, ")"));
-  // Under autocast conv1d runs in the low-precision dtype; the reference keeps that meaning.
-  if (t.autocast) return Support::no("autocast on (the reference convolves in its dtype)");
-  return device_supports(t, {torch::kFloat, torch::kDouble});
+  if (t.device == c10::DeviceType::CUDA) return device_supports(t, {torch::kFloat, torch::kDouble});
+  return device_supports(t, {torch::kFloat, torch::kDouble, torch::kBFloat16});
 }
 
 Support short_conv_supports(const torch::Tensor& x, const torch::Tensor& weight,
@@ -94,12 +96,14 @@ Support short_conv_supports(const torch::Tensor& x, const torch::Tensor& weight,
   const int64_t C = x.size(1);
   if (weight.size(0) != C || weight.size(1) != 1) return Support::no("weight is not [C, 1, K]");
   if (x.numel() == 0) return Support::no("empty input");
-  const auto dt = x.scalar_type();
-  if (weight.scalar_type() != dt || weight.device() != x.device())
-    return Support::no("weight dtype/device differ from x");
-  if (bias.defined() && (bias.dim() != 1 || bias.size(0) != C || bias.scalar_type() != dt ||
+  const auto dt = x.scalar_type(), wt = weight.scalar_type();
+  // Taps in x's dtype, or float taps for bfloat16 activations (autocast keeps weights float).
+  const bool taps_ok = wt == dt || (dt == torch::kBFloat16 && wt == torch::kFloat);
+  if (!taps_ok || weight.device() != x.device())
+    return Support::no("weight dtype/device do not suit x");
+  if (bias.defined() && (bias.dim() != 1 || bias.size(0) != C || bias.scalar_type() != wt ||
                          bias.device() != x.device() || bias.layout() != torch::kStrided))
-    return Support::no("bias is not a [C] tensor of x's dtype and device");
+    return Support::no("bias is not a [C] tensor of the weight's dtype and device");
   return short_conv_supports(OpTarget::of(x), weight.size(2));
 }
 
@@ -119,16 +123,22 @@ torch::Tensor short_conv_reference(const torch::Tensor& x, const torch::Tensor& 
 torch::Tensor short_conv_fused(const torch::Tensor& x, const torch::Tensor& weight,
                                const torch::Tensor& bias) {
   const auto s = short_conv_supports(x, weight, bias);
-  HERD_CHECK(s.ok, "short_conv: the fused kernel does not take x ", x.sizes(), " ",
-             x.scalar_type(), " on ", x.device(), " with weight ", weight.sizes(), ": ", s.why);
+  HERD_CHECK(s.ok, "short_conv: the fused kernel does not take x ", x.sizes(), " ", x.scalar_type(),
+             " on ", x.device(), " with weight ", weight.sizes(), ": ", s.why);
   return apply_fused(x, weight, bias);
 }
 
 torch::Tensor short_conv(const torch::Tensor& x, const torch::Tensor& weight,
                          const torch::Tensor& bias) {
-  if (short_conv_path(x, weight, bias) == KernelPath::reference)
+  // Under autocast conv1d would run in the autocast dtype: the fused path takes the input in
+  // that dtype too (its weights stay float, its sums float).
+  torch::Tensor xin = x;
+  const auto dev = x.device().type();
+  if (at::autocast::is_autocast_enabled(dev) && x.scalar_type() == torch::kFloat)
+    xin = x.to(at::autocast::get_autocast_dtype(dev));
+  if (short_conv_path(xin, weight, bias) == KernelPath::reference)
     return short_conv_reference(x, weight, bias);
-  return apply_fused(x, weight, bias);
+  return apply_fused(xin, weight, bias);
 }
 
 }  // namespace herd::ops

@@ -1,10 +1,13 @@
-// CPU fast path of short_conv: kernels/short_conv.cuh's point functions in at::parallel_for
-// loops, rows (b, c) in parallel for y and dx, channels in parallel for dw/dbias.
+// CPU fast path of short_conv: kernels/short_conv.cuh's point and tile functions in
+// at::parallel_for loops. Unit-stride rows run row by row; transposed activations ([B, L, C]
+// memory, the blocks' usual input) run in tiles of kTile neighbouring channels, one time step
+// at a time, so every cache line read is used whole. Weight gradients sum in double.
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
 
 #include <algorithm>
 #include <array>
+#include <vector>
 
 #include "kernels/short_conv.cuh"
 #include "ops/short_conv_impl.h"
@@ -12,91 +15,171 @@
 namespace herd::ops::detail {
 namespace {
 
+namespace K = kernels;
+
 // About this many multiply-adds per parallel task: enough to amortise the scheduling.
 constexpr int64_t kGrainWork = 1 << 15;
+constexpr int64_t kTile = 16;  // channels per tile: one 64-byte line of float32
 
-kernels::Strided3 dims(const torch::Tensor& t) {
+K::Strided3 dims(const torch::Tensor& t) {
   return {t.size(0), t.size(1), t.size(2), t.stride(0), t.stride(1), t.stride(2)};
 }
 
-// Unit-stride rows get their own instantiation so that the compiler sees the stride.
-template <typename T, bool Unit>
-void forward_row(const T* x, int64_t xs, const T* w, int64_t K, int64_t L, T bias, T* y) {
-  for (int64_t t = 0; t < L; ++t)
-    y[t] = bias + kernels::short_conv_fwd_point<T>(x, Unit ? 1 : xs, w, K, t);
-}
-
-template <typename T, bool Unit>
-void dx_row(const T* dy, int64_t dys, const T* w, int64_t K, int64_t L, T* dx) {
-  for (int64_t s = 0; s < L; ++s)
-    dx[s] = kernels::short_conv_dx_point<T>(dy, Unit ? 1 : dys, w, K, L, s);
-}
-
 template <typename T>
+using AccOf = std::conditional_t<std::is_same_v<T, double>, double, float>;
+
+// The tile's taps transposed to [K][tc] (so the channel loop reads them contiguously).
+template <typename W>
+void tile_taps(const W* w, int64_t K, int64_t c0, int64_t tc, W* wt) {
+  for (int64_t r = 0; r < tc; ++r)
+    for (int64_t j = 0; j < K; ++j) wt[j * tc + r] = w[(c0 + r) * K + j];
+}
+
+template <typename T, typename W, int64_t TC>
+void forward_tile_steps(const T* x, const K::Strided3& d, const W* wt, int64_t Kw, int64_t tc,
+                        const W* bias, T* y, int64_t row0) {
+  using Acc = AccOf<T>;
+  const int64_t n = TC > 0 ? TC : tc;
+  Acc acc[kTile];
+  for (int64_t t = 0; t < d.L; ++t) {
+    for (int64_t r = 0; r < n; ++r) acc[r] = bias ? static_cast<Acc>(bias[r]) : Acc(0);
+    K::short_conv_fwd_tile<Acc>(x, d.st, d.sc, wt, Kw, t, n, acc);
+    for (int64_t r = 0; r < n; ++r) y[(row0 + r) * d.L + t] = static_cast<T>(acc[r]);
+  }
+}
+
+template <typename T, typename W>
 void forward(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& bias,
              torch::Tensor& y) {
+  using Acc = AccOf<T>;
   const auto d = dims(x);
-  const int64_t K = w.size(1);
+  const int64_t Kw = w.size(1);
   const T* xp = x.data_ptr<T>();
-  const T* wp = w.data_ptr<T>();
-  const T* bp = bias.defined() ? bias.data_ptr<T>() : nullptr;
+  const W* wp = w.data_ptr<W>();
+  const W* bp = bias.defined() ? bias.data_ptr<W>() : nullptr;
   T* yp = y.data_ptr<T>();
-  const int64_t grain = std::max<int64_t>(1, kGrainWork / (d.L * K));
-  at::parallel_for(0, d.B * d.C, grain, [&](int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; ++r) {
-      const int64_t b = r / d.C, c = r % d.C;
-      const T* xr = xp + b * d.sb + c * d.sc;
-      const T bc = bp ? bp[c] : T(0);
-      if (d.st == 1)
-        forward_row<T, true>(xr, 1, wp + c * K, K, d.L, bc, yp + r * d.L);
+  if (d.st == 1) {  // rows
+    const int64_t grain = std::max<int64_t>(1, kGrainWork / (d.L * Kw));
+    at::parallel_for(0, d.B * d.C, grain, [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r) {
+        const int64_t b = r / d.C, c = r % d.C;
+        const T* xr = xp + b * d.sb + c * d.sc;
+        const Acc bc = bp ? static_cast<Acc>(bp[c]) : Acc(0);
+        T* yr = yp + r * d.L;
+        for (int64_t t = 0; t < d.L; ++t)
+          yr[t] = static_cast<T>(bc + K::short_conv_fwd_point<Acc>(xr, 1, wp + c * Kw, Kw, t));
+      }
+    });
+    return;
+  }
+  const int64_t tiles = (d.C + kTile - 1) / kTile;
+  const int64_t grain = std::max<int64_t>(1, kGrainWork / (d.L * Kw * kTile));
+  at::parallel_for(0, d.B * tiles, grain, [&](int64_t i0, int64_t i1) {
+    std::vector<W> wt(static_cast<size_t>(Kw * kTile));
+    for (int64_t i = i0; i < i1; ++i) {
+      const int64_t b = i / tiles, c0 = (i % tiles) * kTile, tc = std::min(kTile, d.C - c0);
+      tile_taps(wp, Kw, c0, tc, wt.data());
+      const T* xt = xp + b * d.sb + c0 * d.sc;
+      const W* bt = bp ? bp + c0 : nullptr;
+      if (tc == kTile)
+        forward_tile_steps<T, W, kTile>(xt, d, wt.data(), Kw, tc, bt, yp, b * d.C + c0);
       else
-        forward_row<T, false>(xr, d.st, wp + c * K, K, d.L, bc, yp + r * d.L);
+        forward_tile_steps<T, W, 0>(xt, d, wt.data(), Kw, tc, bt, yp, b * d.C + c0);
     }
   });
 }
 
-template <typename T>
-void backward(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& dy,
-              torch::Tensor& dx, torch::Tensor& dw, torch::Tensor& dbias) {
-  const auto xd = dims(x), gd = dims(dy);
-  const int64_t K = w.size(1), C = xd.C, L = xd.L;
-  const T* xp = x.data_ptr<T>();
-  const T* wp = w.data_ptr<T>();
+template <typename T, typename W>
+void input_grad(const torch::Tensor& dy, const torch::Tensor& w, torch::Tensor& dx) {
+  using Acc = AccOf<T>;
+  const auto gd = dims(dy);
+  const int64_t Kw = w.size(1), C = gd.C, L = gd.L;
   const T* gp = dy.data_ptr<T>();
-  if (dx.defined()) {
-    T* out = dx.data_ptr<T>();
-    const int64_t grain = std::max<int64_t>(1, kGrainWork / (L * K));
-    at::parallel_for(0, xd.B * C, grain, [&](int64_t r0, int64_t r1) {
-      for (int64_t r = r0; r < r1; ++r) {
-        const T* g = gp + (r / C) * gd.sb + (r % C) * gd.sc;
-        if (gd.st == 1)
-          dx_row<T, true>(g, 1, wp + (r % C) * K, K, L, out + r * L);
-        else
-          dx_row<T, false>(g, gd.st, wp + (r % C) * K, K, L, out + r * L);
-      }
-    });
-  }
-  if (!dw.defined() && !dbias.defined()) return;
-  T* dwp = dw.defined() ? dw.data_ptr<T>() : nullptr;
-  T* dbp = dbias.defined() ? dbias.data_ptr<T>() : nullptr;
-  const int64_t grain = std::max<int64_t>(1, kGrainWork / (xd.B * L * (K + 1)));
-  at::parallel_for(0, C, grain, [&](int64_t c0, int64_t c1) {
-    // Sums in double: B * L terms per channel (the float reference reduces pairwise).
-    std::array<double, kernels::kShortConvMaxK + 1> acc;
-    for (int64_t c = c0; c < c1; ++c) {
-      acc.fill(0.0);
-      for (int64_t b = 0; b < xd.B; ++b) {
-        const T* xr = xp + b * xd.sb + c * xd.sc;
-        const T* gr = gp + b * gd.sb + c * gd.sc;
-        for (int64_t j = dwp ? 0 : K; j <= (dbp ? K : K - 1); ++j)  // j == K: dbias
-          for (int64_t t = j < K ? K - 1 - j : 0; t < L; ++t)
-            acc[j] += kernels::short_conv_dw_term<double>(xr, xd.st, gr, gd.st, K, t, j);
-      }
-      if (dwp)
-        for (int64_t j = 0; j < K; ++j) dwp[c * K + j] = static_cast<T>(acc[j]);
-      if (dbp) dbp[c] = static_cast<T>(acc[K]);
+  const W* wp = w.data_ptr<W>();
+  T* out = dx.data_ptr<T>();
+  const int64_t grain = std::max<int64_t>(1, kGrainWork / (L * Kw));
+  at::parallel_for(0, gd.B * C, grain, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const T* g = gp + (r / C) * gd.sb + (r % C) * gd.sc;
+      const W* wr = wp + (r % C) * Kw;
+      T* o = out + r * L;
+      if (gd.st == 1)
+        for (int64_t s = 0; s < L; ++s)
+          o[s] = static_cast<T>(K::short_conv_dx_point<Acc>(g, 1, wr, Kw, L, s));
+      else
+        for (int64_t s = 0; s < L; ++s)
+          o[s] = static_cast<T>(K::short_conv_dx_point<Acc>(g, gd.st, wr, Kw, L, s));
     }
   });
+}
+
+// dw [C, K] and dbias [C] (either may be undefined), summed in double over batch and time.
+template <typename T, typename W>
+void weight_grads(const torch::Tensor& x, const torch::Tensor& dy, torch::Tensor& dw,
+                  torch::Tensor& dbias, int64_t Kw) {
+  const auto xd = dims(x), gd = dims(dy);
+  const int64_t C = xd.C, L = xd.L, B = xd.B;
+  const T* xp = x.data_ptr<T>();
+  const T* gp = dy.data_ptr<T>();
+  W* dwp = dw.defined() ? dw.data_ptr<W>() : nullptr;
+  W* dbp = dbias.defined() ? dbias.data_ptr<W>() : nullptr;
+  if (xd.st == 1 && gd.st == 1) {  // rows: a dot product of length L per (b, c, tap)
+    const int64_t grain = std::max<int64_t>(1, kGrainWork / (B * L * (Kw + 1)));
+    at::parallel_for(0, C, grain, [&](int64_t c0, int64_t c1) {
+      std::array<double, K::kShortConvMaxK + 1> acc;
+      for (int64_t c = c0; c < c1; ++c) {
+        acc.fill(0.0);
+        for (int64_t b = 0; b < B; ++b) {
+          const T* xr = xp + b * xd.sb + c * xd.sc;
+          const T* g = gp + b * gd.sb + c * gd.sc;
+          for (int64_t j = 0; j < Kw; ++j) {
+            const int64_t shift = Kw - 1 - j;  // x index t - shift for output t
+            double s = 0;
+            for (int64_t t = shift; t < L; ++t)
+              s += static_cast<double>(g[t]) * static_cast<double>(xr[t - shift]);
+            acc[j] += s;
+          }
+          double s = 0;
+          for (int64_t t = 0; t < L; ++t) s += static_cast<double>(g[t]);
+          acc[Kw] += s;
+        }
+        if (dwp)
+          for (int64_t j = 0; j < Kw; ++j) dwp[c * Kw + j] = static_cast<W>(acc[j]);
+        if (dbp) dbp[c] = static_cast<W>(acc[Kw]);
+      }
+    });
+    return;
+  }
+  const int64_t tiles = (C + kTile - 1) / kTile;
+  at::parallel_for(0, tiles, 1, [&](int64_t i0, int64_t i1) {
+    std::vector<double> acc(static_cast<size_t>((Kw + 1) * kTile));
+    for (int64_t i = i0; i < i1; ++i) {
+      const int64_t c0 = i * kTile, tc = std::min(kTile, C - c0);
+      std::fill(acc.begin(), acc.end(), 0.0);
+      for (int64_t b = 0; b < B; ++b) {
+        const T* xt = xp + b * xd.sb + c0 * xd.sc;
+        const T* g = gp + b * gd.sb + c0 * gd.sc;
+        for (int64_t t = 0; t < L; ++t)
+          K::short_conv_dw_tile<double>(xt, xd.st, xd.sc, g, gd.st, gd.sc, Kw, t, tc, acc.data());
+      }
+      for (int64_t r = 0; r < tc; ++r) {
+        if (dwp)
+          for (int64_t j = 0; j < Kw; ++j) dwp[(c0 + r) * Kw + j] = static_cast<W>(acc[j * tc + r]);
+        if (dbp) dbp[c0 + r] = static_cast<W>(acc[Kw * tc + r]);
+      }
+    }
+  });
+}
+
+bool bf16_with_float_taps(const torch::Tensor& x, const torch::Tensor& w) {
+  return x.scalar_type() == torch::kBFloat16 && w.scalar_type() == torch::kFloat;
+}
+
+template <typename T, typename W>
+void backward(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& dy,
+              torch::Tensor& dx, torch::Tensor& dw, torch::Tensor& db) {
+  if (dx.defined()) input_grad<T, W>(dy, w, dx);
+  if (dw.defined() || db.defined()) weight_grads<T, W>(x, dy, dw, db, w.size(1));
 }
 
 }  // namespace
@@ -104,8 +187,12 @@ void backward(const torch::Tensor& x, const torch::Tensor& w, const torch::Tenso
 torch::Tensor short_conv_forward_cpu(const torch::Tensor& x, const torch::Tensor& w,
                                      const torch::Tensor& bias) {
   auto y = torch::empty({x.size(0), x.size(1), x.size(2)}, x.options());
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "short_conv_forward_cpu",
-                             [&] { forward<scalar_t>(x, w, bias, y); });
+  if (bf16_with_float_taps(x, w)) {
+    forward<c10::BFloat16, float>(x, w, bias, y);
+    return y;
+  }
+  AT_DISPATCH_FLOATING_TYPES_AND(torch::kBFloat16, x.scalar_type(), "short_conv_forward_cpu",
+                                 [&] { forward<scalar_t, scalar_t>(x, w, bias, y); });
   return y;
 }
 
@@ -115,9 +202,13 @@ std::array<torch::Tensor, 3> short_conv_backward_cpu(const torch::Tensor& x, con
   torch::Tensor dx, dw, db;
   if (need_dx) dx = torch::empty({x.size(0), x.size(1), x.size(2)}, x.options());
   if (need_dw) dw = torch::empty_like(w);
-  if (need_dbias) db = torch::empty({x.size(1)}, x.options());
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "short_conv_backward_cpu",
-                             [&] { backward<scalar_t>(x, w, dy, dx, dw, db); });
+  if (need_dbias) db = torch::empty({x.size(1)}, w.options());
+  if (bf16_with_float_taps(x, w)) {
+    backward<c10::BFloat16, float>(x, w, dy, dx, dw, db);
+    return {dx, dw, db};
+  }
+  AT_DISPATCH_FLOATING_TYPES_AND(torch::kBFloat16, x.scalar_type(), "short_conv_backward_cpu",
+                                 [&] { backward<scalar_t, scalar_t>(x, w, dy, dx, dw, db); });
   return {dx, dw, db};
 }
 
