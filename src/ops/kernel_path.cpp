@@ -3,6 +3,7 @@
 #include <ATen/autocast_mode.h>
 #include <ATen/core/Tensor.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
@@ -25,12 +26,23 @@ const char* path_name(KernelPath p) {
   return "reference";
 }
 
-bool fused_kernels_enabled() {
-  static const bool enabled = [] {
+namespace {
+// HERD_KERNELS is read once; set_fused_kernels_enabled() replaces it afterwards.
+std::atomic<bool>& fused_flag() {
+  static std::atomic<bool> enabled{[] {
     const char* v = std::getenv("HERD_KERNELS");
     return !(v && std::strcmp(v, "reference") == 0);
-  }();
+  }()};
   return enabled;
+}
+}  // namespace
+
+bool fused_kernels_enabled() {
+  return fused_flag().load(std::memory_order_relaxed);
+}
+
+bool set_fused_kernels_enabled(bool enabled) {
+  return fused_flag().exchange(enabled);
 }
 
 bool cuda_kernels_compiled() {

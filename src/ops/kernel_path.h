@@ -25,6 +25,10 @@ const char* path_name(KernelPath p);
 // False when HERD_KERNELS=reference; any other value (or none) leaves fused paths on.
 bool fused_kernels_enabled();
 
+// Overrides HERD_KERNELS for this process from now on (tests compare whole models with the
+// fused ops on and off). Returns the previous setting.
+bool set_fused_kernels_enabled(bool enabled);
+
 // True when this binary holds the CUDA kernels (nvcc existed at build time).
 bool cuda_kernels_compiled();
 
