@@ -38,18 +38,46 @@ HERD_HD inline RowMax<Acc> row_max_merge(RowMax<Acc> a, RowMax<Acc> b) {
   return a;
 }
 
-// exp(z - m) for z <= m, the softmax numerator. The host's float version is a polynomial the
-// compiler vectorizes (the rows are 50k long); the device and double use the math library.
+// Float bit patterns as int32: every x in [-inf, -87) lies in (kBitsMinus87, kBitsMinusInf].
+constexpr int32_t kBitsMinus87 = -1028784128;  // bits of -87.0f
+constexpr int32_t kBitsMinusInf = -8388608;    // bits of -inf
+
+HERD_HD inline int32_t float_bits(float x) {
+#if defined(__CUDA_ARCH__)
+  return __float_as_int(x);
+#else
+  int32_t b;
+  std::memcpy(&b, &x, sizeof b);
+  return b;
+#endif
+}
+HERD_HD inline float bits_float(int32_t b) {
+#if defined(__CUDA_ARCH__)
+  return __int_as_float(b);
+#else
+  float x;
+  std::memcpy(&x, &b, sizeof x);
+  return x;
+#endif
+}
+
+// exp(z - m) for z <= m, the softmax numerator. The host's float version is branch-free
+// arithmetic the compiler vectorizes (rows are 50k long; the clamp compares integers, which
+// need no floating-point exception semantics); the device and double use the math library.
 HERD_HD inline float softmax_exp(float z, float m) {
 #if defined(__CUDA_ARCH__)
   return __expf(z - m);
 #else
   // exp(x) = 2^k exp(r): k = round(x / ln 2), r = x - k ln 2 in about [-ln2/2, ln2/2] (ln 2
   // in two parts so that k ln 2 is subtracted without rounding), exp(r) by its degree-7
-  // Taylor polynomial (relative error < 5e-7 in all); x below -87 is taken as -87.
-  float x = z - m;
-  x = x < -87.0f ? -87.0f : x;
-  const float k = static_cast<float>(static_cast<int32_t>(x * 1.44269504088896341f - 0.5f));
+  // Taylor polynomial (relative error < 5e-7 in all). x in [-inf, -87) is taken as -87
+  // (exp < 1.7e-38); NaN stays NaN.
+  int32_t xb = float_bits(z - m);
+  const int32_t low = -static_cast<int32_t>((xb > kBitsMinus87) & (xb <= kBitsMinusInf));
+  xb = (xb & ~low) | (kBitsMinus87 & low);  // a mask, not a branch: loops stay vectorizable
+  const float x = bits_float(xb);
+  const int32_t ki = static_cast<int32_t>(x * 1.44269504088896341f - 0.5f);
+  const float k = static_cast<float>(ki);
   const float r = (x - k * 0.693359375f) + k * 2.12194440e-4f;
   float p = 1.9841269841269841e-4f;  // 1 / n!, Horner
   p = p * r + 1.3888888888888889e-3f;
@@ -59,10 +87,7 @@ HERD_HD inline float softmax_exp(float z, float m) {
   p = p * r + 0.5f;
   p = p * r + 1.0f;
   p = p * r + 1.0f;
-  const int32_t bits = (static_cast<int32_t>(k) + 127) << 23;
-  float scale;
-  std::memcpy(&scale, &bits, sizeof scale);
-  return p * scale;
+  return p * bits_float(static_cast<int32_t>(static_cast<uint32_t>(ki + 127) << 23));
 #endif
 }
 

@@ -6,23 +6,34 @@
 // one pass over memory, the dbias reduction included.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 
 #include "kernels/common.cuh"
 
 namespace herd::kernels {
 
+// relu(u) as (u + |u|) / 2: exact (NaN stays NaN) and branch-free, so that CPU loops
+// vectorize (a floating-point select would not, under default floating-point semantics).
+template <typename Acc>
+HERD_HD inline Acc relu_exact(Acc u) {
+#if defined(__CUDA_ARCH__)
+  return (u + fabs(u)) * Acc(0.5);
+#else
+  return (u + std::fabs(u)) * Acc(0.5);
+#endif
+}
+
 template <typename Acc, typename T>
 HERD_HD inline Acc squared_relu_value(T x, Acc bias) {
-  const Acc u = static_cast<Acc>(x) + bias;
-  return u > Acc(0) ? u * u : Acc(0);
+  const Acc r = relu_exact(static_cast<Acc>(x) + bias);
+  return r * r;
 }
 
 // d y / d x times dy; the same value is dbias's term.
 template <typename Acc, typename T>
 HERD_HD inline Acc squared_relu_grad(T x, Acc bias, T dy) {
-  const Acc u = static_cast<Acc>(x) + bias;
-  return u > Acc(0) ? Acc(2) * u * static_cast<Acc>(dy) : Acc(0);
+  return Acc(2) * relu_exact(static_cast<Acc>(x) + bias) * static_cast<Acc>(dy);
 }
 
 // dbias is summed in this many fixed row blocks (each in row order), then over the blocks in

@@ -1,7 +1,9 @@
 // CPU fast path of add_layer_norm: kernels/add_layer_norm.cuh's functions in at::parallel_for
 // loops. Forward: rows in parallel, each row's sum written once and normalized from cache.
 // Backward: kAddLayerNormParamBlocks fixed row blocks in parallel, each writing ds and its own
-// dweight/dbias partials (double), summed over the blocks in order.
+// dweight/dbias partials (double), summed over the blocks in order. Row sums run in kLanes
+// accumulators (then double), a fixed order that the compiler vectorizes; the float rows are
+// built for AVX-512, AVX2 and baseline x86-64, picked at load time.
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
 
@@ -13,14 +15,100 @@
 #include "kernels/add_layer_norm.cuh"
 #include "ops/add_layer_norm_impl.h"
 
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define HERD_CPU_CLONES \
+  __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#define HERD_INLINE inline __attribute__((always_inline))
+#else
+#define HERD_CPU_CLONES
+#define HERD_INLINE inline
+#endif
+
 namespace herd::ops::detail {
 namespace {
 
 // About this many elements per parallel task.
 constexpr int64_t kGrain = 1 << 14;
+constexpr int kLanes = 16;
 
 template <typename T>
 using Acc = std::conditional_t<std::is_same_v<T, double>, double, float>;
+
+// sum_{j < D} term(j): kLanes partial sums in A, then added in double.
+template <typename A, typename F>
+HERD_INLINE double lane_sum(int64_t D, const F& term) {
+  A lanes[kLanes] = {};
+  int64_t j = 0;
+  for (; j + kLanes <= D; j += kLanes)
+    for (int l = 0; l < kLanes; ++l) lanes[l] += term(j + l);
+  double s = 0;
+  for (int l = 0; l < kLanes; ++l) s += static_cast<double>(lanes[l]);
+  for (; j < D; ++j) s += static_cast<double>(term(j));
+  return s;
+}
+
+// One row forward: s = h + delta (written to s_out when there is a delta), y, mean, rstd.
+template <typename T, typename TD>
+HERD_INLINE void forward_row(const T* h, const TD* delta, const T* w, const T* b, double eps,
+                             int64_t D, T* s_out, T* y, Acc<T>& mean_out, Acc<T>& rstd_out) {
+  using A = Acc<T>;
+  const T* s = h;
+  if (delta) {
+    for (int64_t j = 0; j < D; ++j)
+      s_out[j] = static_cast<T>(static_cast<A>(h[j]) + static_cast<A>(delta[j]));
+    s = s_out;
+  }
+  const A mean = static_cast<A>(lane_sum<A>(D, [&](int64_t j) { return static_cast<A>(s[j]); }) /
+                                static_cast<double>(D));
+  const double sq = lane_sum<A>(D, [&](int64_t j) {
+    const A d = static_cast<A>(s[j]) - mean;
+    return d * d;
+  });
+  const A rstd = static_cast<A>(kernels::layer_norm_rstd<double>(sq, D, eps));
+  for (int64_t j = 0; j < D; ++j)
+    y[j] = static_cast<T>(kernels::layer_norm_value<A>(static_cast<A>(s[j]), mean, rstd,
+                                                       static_cast<A>(w[j]), static_cast<A>(b[j])));
+  mean_out = mean;
+  rstd_out = rstd;
+}
+
+HERD_CPU_CLONES void forward_row_f32(const float* h, const float* delta, const float* w,
+                                     const float* b, double eps, int64_t D, float* s_out, float* y,
+                                     float& mean, float& rstd) {
+  forward_row<float, float>(h, delta, w, b, eps, D, s_out, y, mean, rstd);
+}
+
+// One row backward: ds (when wanted) and the row's dweight/dbias terms added to pw/pb.
+template <typename T>
+HERD_INLINE void backward_row(const T* s, const T* w, Acc<T> m, Acc<T> rs, const T* dy,
+                              const T* ds_in, T* ds, double* pw, double* pb, int64_t D) {
+  using A = Acc<T>;
+  auto xhat = [&](int64_t j) { return (static_cast<A>(s[j]) - m) * rs; };
+  auto gw = [&](int64_t j) { return static_cast<A>(dy[j]) * static_cast<A>(w[j]); };
+  if (pw)
+    for (int64_t j = 0; j < D; ++j) {
+      pw[j] += static_cast<double>(static_cast<A>(dy[j]) * xhat(j));
+      pb[j] += static_cast<double>(static_cast<A>(dy[j]));
+    }
+  if (!ds) return;
+  const A mean_g = static_cast<A>(lane_sum<A>(D, gw) / static_cast<double>(D));
+  const A mean_gx = static_cast<A>(lane_sum<A>(D, [&](int64_t j) { return gw(j) * xhat(j); }) /
+                                   static_cast<double>(D));
+  if (ds_in)
+    for (int64_t j = 0; j < D; ++j)
+      ds[j] = static_cast<T>(kernels::layer_norm_input_grad<A>(gw(j), xhat(j), mean_g, mean_gx, rs,
+                                                               static_cast<A>(ds_in[j])));
+  else
+    for (int64_t j = 0; j < D; ++j)
+      ds[j] = static_cast<T>(
+          kernels::layer_norm_input_grad<A>(gw(j), xhat(j), mean_g, mean_gx, rs, A(0)));
+}
+
+HERD_CPU_CLONES void backward_row_f32(const float* s, const float* w, float m, float rs,
+                                      const float* dy, const float* ds_in, float* ds, double* pw,
+                                      double* pb, int64_t D) {
+  backward_row<float>(s, w, m, rs, dy, ds_in, ds, pw, pb, D);
+}
 
 template <typename T, typename TD>
 void forward(const torch::Tensor& h, const torch::Tensor& delta, const torch::Tensor& weight,
@@ -37,32 +125,12 @@ void forward(const torch::Tensor& h, const torch::Tensor& delta, const torch::Te
   A* rp = out.rstd.data_ptr<A>();
   at::parallel_for(0, rows, std::max<int64_t>(1, kGrain / D), [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
-      const T* s = hp + r * D;
-      double sum = 0;  // row sums in double: D terms
-      if (dp) {
-        const TD* dr = dp + r * D;
-        T* sr = sp + r * D;
-        for (int64_t j = 0; j < D; ++j) {
-          sr[j] = static_cast<T>(static_cast<A>(s[j]) + static_cast<A>(dr[j]));
-          sum += static_cast<double>(static_cast<A>(sr[j]));
-        }
-        s = sr;
-      } else {
-        for (int64_t j = 0; j < D; ++j) sum += static_cast<double>(static_cast<A>(s[j]));
-      }
-      const A mean = static_cast<A>(sum / static_cast<double>(D));
-      double sq = 0;
-      for (int64_t j = 0; j < D; ++j) {
-        const A d = static_cast<A>(s[j]) - mean;
-        sq += static_cast<double>(d * d);
-      }
-      const A rstd = static_cast<A>(kernels::layer_norm_rstd<double>(sq, D, eps));
-      T* yr = yp + r * D;
-      for (int64_t j = 0; j < D; ++j)
-        yr[j] = static_cast<T>(kernels::layer_norm_value<A>(
-            static_cast<A>(s[j]), mean, rstd, static_cast<A>(wp[j]), static_cast<A>(bp[j])));
-      mp[r] = mean;
-      rp[r] = rstd;
+      const TD* dr = dp ? dp + r * D : nullptr;
+      T* sr = sp ? sp + r * D : nullptr;
+      if constexpr (std::is_same_v<T, float> && std::is_same_v<TD, float>)
+        forward_row_f32(hp + r * D, dr, wp, bp, eps, D, sr, yp + r * D, mp[r], rp[r]);
+      else
+        forward_row<T, TD>(hp + r * D, dr, wp, bp, eps, D, sr, yp + r * D, mp[r], rp[r]);
     }
   });
 }
@@ -90,30 +158,12 @@ void backward(const torch::Tensor& s, const torch::Tensor& weight, const torch::
       double* pb = params ? pw + D : nullptr;
       const int64_t end = kernels::add_layer_norm_block_begin(rows, blocks, blk + 1);
       for (int64_t r = kernels::add_layer_norm_block_begin(rows, blocks, blk); r < end; ++r) {
-        const T *sr = sp + r * D, *gr = gp + r * D;
-        const A m = mp[r], rs = rp[r];
-        double sg = 0, sgx = 0;
-        for (int64_t j = 0; j < D; ++j) {
-          const A xhat = (static_cast<A>(sr[j]) - m) * rs, dyj = static_cast<A>(gr[j]);
-          const A gj = dyj * static_cast<A>(wp[j]);
-          sg += static_cast<double>(gj);
-          sgx += static_cast<double>(gj * xhat);
-          if (pw) {
-            pw[j] += static_cast<double>(dyj * xhat);
-            pb[j] += static_cast<double>(dyj);
-          }
-        }
-        if (!dsp) continue;
-        const A mean_g = static_cast<A>(sg / static_cast<double>(D));
-        const A mean_gx = static_cast<A>(sgx / static_cast<double>(D));
-        T* dr = dsp + r * D;
         const T* ir = ip ? ip + r * D : nullptr;
-        for (int64_t j = 0; j < D; ++j) {
-          const A xhat = (static_cast<A>(sr[j]) - m) * rs;
-          const A gj = static_cast<A>(gr[j]) * static_cast<A>(wp[j]);
-          dr[j] = static_cast<T>(kernels::layer_norm_input_grad<A>(
-              gj, xhat, mean_g, mean_gx, rs, ir ? static_cast<A>(ir[j]) : A(0)));
-        }
+        T* dr = dsp ? dsp + r * D : nullptr;
+        if constexpr (std::is_same_v<T, float>)
+          backward_row_f32(sp + r * D, wp, mp[r], rp[r], gp + r * D, ir, dr, pw, pb, D);
+        else
+          backward_row<T>(sp + r * D, wp, mp[r], rp[r], gp + r * D, ir, dr, pw, pb, D);
       }
     }
   });

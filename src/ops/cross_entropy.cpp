@@ -19,15 +19,17 @@ constexpr int64_t kLogitsChunkBytes = 32 << 20;
 constexpr int64_t kMinChunkRows = 64;
 
 std::pair<torch::Tensor, torch::Tensor> rows_on_device(torch::Tensor& z, const torch::Tensor& t,
-                                                       int64_t ignore, double scale, bool grad) {
+                                                       int64_t ignore, double scale, bool grad,
+                                                       bool argmax) {
 #ifdef HERD_CROSS_ENTROPY_CUDA
-  if (z.is_cuda()) return detail::cross_entropy_rows_cuda(z, t, ignore, scale, grad);
+  if (z.is_cuda()) return detail::cross_entropy_rows_cuda(z, t, ignore, scale, grad, argmax);
 #endif
-  return detail::cross_entropy_rows_cpu(z, t, ignore, scale, grad);
+  return detail::cross_entropy_rows_cpu(z, t, ignore, scale, grad, argmax);
 }
 
 struct Wanted {
   bool dx = false, dw = false, db = false;
+  bool correct = false;  // count rows whose argmax is the target
   bool any() const { return dx || dw || db; }
 };
 
@@ -73,9 +75,9 @@ ChunkResult run_chunks(const torch::Tensor& x, const torch::Tensor& w, const tor
     else
       at::mm_out(z, xc, wt);
     const auto tc = targets.narrow(0, r0, rc);
-    auto [row_loss, argmax] = rows_on_device(z, tc, ignore, scale, want.any());
+    auto [row_loss, argmax] = rows_on_device(z, tc, ignore, scale, want.any(), want.correct);
     loss_sum.add_(row_loss.sum(0, false, torch::kDouble));
-    correct.add_(((argmax == tc) & valid.narrow(0, r0, rc)).sum());
+    if (want.correct) correct.add_(((argmax == tc) & valid.narrow(0, r0, rc)).sum());
     if (!want.any()) continue;
     // z now holds dlogits of the chunk.
     if (want.dx) {
@@ -109,10 +111,10 @@ struct LinearCrossEntropyFunction : torch::autograd::Function<LinearCrossEntropy
   static variable_list forward(AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& w,
                                const torch::Tensor& b_in, const torch::Tensor& targets,
                                int64_t ignore, int64_t chunk_rows, bool need_dx, bool need_dw,
-                               bool need_db) {
+                               bool need_db, bool count_correct) {
     const bool has_bias = b_in.numel() > 0;  // see apply_fused
     auto r = run_chunks(x, w, has_bias ? b_in : torch::Tensor(), targets, ignore, chunk_rows,
-                        {need_dx, need_dw, need_db && has_bias});
+                        {need_dx, need_dw, need_db && has_bias, count_correct});
     ctx->save_for_backward({x, w, b_in, targets});
     ctx->saved_data["ignore"] = ignore;
     ctx->saved_data["has_bias"] = has_bias;
@@ -125,7 +127,7 @@ struct LinearCrossEntropyFunction : torch::autograd::Function<LinearCrossEntropy
 
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
     const auto& g = grads[0];
-    variable_list none(9);
+    variable_list none(10);
     if (!g.defined()) return none;
     const auto saved = ctx->get_saved_variables();
     const bool has_bias = ctx->saved_data["has_bias"].toBool();
@@ -185,7 +187,7 @@ torch::Tensor apply_fused(const torch::Tensor& x, const torch::Tensor& w, const 
   c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::autocast_dispatch_keyset);
   auto out = LinearCrossEntropyFunction::apply(
       xs, ws, bs, targets.contiguous(), ignore, chunk_rows, grad && xs.requires_grad(),
-      grad && ws.requires_grad(), grad && b.defined() && bs.requires_grad());
+      grad && ws.requires_grad(), grad && b.defined() && bs.requires_grad(), correct != nullptr);
   if (correct) *correct = out[1];
   return out[0];
 }

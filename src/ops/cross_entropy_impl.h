@@ -8,16 +8,16 @@ namespace herd::ops::detail {
 
 // z: contiguous [R, V] logits of one chunk (float, double or bfloat16), overwritten by dz when
 // grad; targets: [R] int64 on z's device. Returns {row losses [R] (0 where ignored), argmax
-// [R] int64}; the losses are double for double logits, else float.
+// [R] int64 (only when want_argmax)}; the losses are double for double logits, else float.
 std::pair<torch::Tensor, torch::Tensor> cross_entropy_rows_cpu(torch::Tensor& z,
                                                                const torch::Tensor& targets,
                                                                int64_t ignore_index, double scale,
-                                                               bool grad);
+                                                               bool grad, bool want_argmax);
 #ifdef HERD_CROSS_ENTROPY_CUDA
 std::pair<torch::Tensor, torch::Tensor> cross_entropy_rows_cuda(torch::Tensor& z,
                                                                 const torch::Tensor& targets,
                                                                 int64_t ignore_index, double scale,
-                                                                bool grad);
+                                                                bool grad, bool want_argmax);
 #endif
 
 }  // namespace herd::ops::detail
