@@ -43,9 +43,6 @@ bool same_layout(const torch::Tensor& a, const torch::Tensor& p) {
 }  // namespace
 
 Support adamw_supports(const OpTarget& t) {
-#ifndef HERD_ADAMW_CUDA
-  if (t.device == c10::DeviceType::CUDA) return Support::no("no CUDA kernel yet");
-#endif
   return device_supports(t, {torch::kFloat, torch::kDouble});
 }
 
@@ -79,7 +76,7 @@ void adamw_step_fused(const std::vector<AdamWParam>& params) {
     (a.param.is_cuda() ? cuda : cpu).push_back(a);
   }
   if (!cpu.empty()) detail::adamw_step_cpu(cpu);
-#ifdef HERD_ADAMW_CUDA
+#ifdef HERD_HAVE_CUDA_KERNELS
   if (!cuda.empty()) detail::adamw_step_cuda(cuda);
 #endif
 }

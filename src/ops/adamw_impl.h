@@ -9,7 +9,7 @@
 namespace herd::ops::detail {
 
 void adamw_step_cpu(const std::vector<AdamWParam>& params);
-#ifdef HERD_ADAMW_CUDA
+#ifdef HERD_HAVE_CUDA_KERNELS
 void adamw_step_cuda(const std::vector<AdamWParam>& params);
 #endif
 

@@ -14,7 +14,7 @@ using torch::autograd::variable_list;
 detail::AddNormForward forward_on_device(const torch::Tensor& h, const torch::Tensor& delta,
                                          const torch::Tensor& weight, const torch::Tensor& bias,
                                          double eps) {
-#ifdef HERD_ADD_LAYER_NORM_CUDA
+#ifdef HERD_HAVE_CUDA_KERNELS
   if (h.is_cuda()) return detail::add_layer_norm_forward_cuda(h, delta, weight, bias, eps);
 #endif
   return detail::add_layer_norm_forward_cpu(h, delta, weight, bias, eps);
@@ -24,7 +24,7 @@ detail::AddNormGrads backward_on_device(const torch::Tensor& s, const torch::Ten
                                         const torch::Tensor& mean, const torch::Tensor& rstd,
                                         const torch::Tensor& dy, const torch::Tensor& ds_in,
                                         bool need_ds, bool need_dw, bool need_db) {
-#ifdef HERD_ADD_LAYER_NORM_CUDA
+#ifdef HERD_HAVE_CUDA_KERNELS
   if (s.is_cuda())
     return detail::add_layer_norm_backward_cuda(s, weight, mean, rstd, dy, ds_in, need_ds, need_dw,
                                                 need_db);
@@ -110,9 +110,6 @@ bool same_place(const torch::Tensor& a, const torch::Tensor& b) {
 }  // namespace
 
 Support add_layer_norm_supports(const OpTarget& t) {
-#ifndef HERD_ADD_LAYER_NORM_CUDA
-  if (t.device == c10::DeviceType::CUDA) return Support::no("no CUDA kernel yet");
-#endif
   return device_supports(t, {torch::kFloat, torch::kDouble, torch::kBFloat16});
 }
 

@@ -21,7 +21,7 @@ constexpr int64_t kMinChunkRows = 64;
 std::pair<torch::Tensor, torch::Tensor> rows_on_device(torch::Tensor& z, const torch::Tensor& t,
                                                        int64_t ignore, double scale, bool grad,
                                                        bool argmax) {
-#ifdef HERD_CROSS_ENTROPY_CUDA
+#ifdef HERD_HAVE_CUDA_KERNELS
   if (z.is_cuda()) return detail::cross_entropy_rows_cuda(z, t, ignore, scale, grad, argmax);
 #endif
   return detail::cross_entropy_rows_cpu(z, t, ignore, scale, grad, argmax);
@@ -204,9 +204,6 @@ int64_t cross_entropy_chunk_rows(int64_t N, int64_t V) {
 }
 
 Support linear_cross_entropy_supports(const OpTarget& t) {
-#ifndef HERD_CROSS_ENTROPY_CUDA
-  if (t.device == c10::DeviceType::CUDA) return Support::no("no CUDA kernel yet");
-#endif
   return device_supports(t, {torch::kFloat, torch::kDouble, torch::kBFloat16});
 }
 

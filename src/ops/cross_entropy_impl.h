@@ -13,7 +13,7 @@ std::pair<torch::Tensor, torch::Tensor> cross_entropy_rows_cpu(torch::Tensor& z,
                                                                const torch::Tensor& targets,
                                                                int64_t ignore_index, double scale,
                                                                bool grad, bool want_argmax);
-#ifdef HERD_CROSS_ENTROPY_CUDA
+#ifdef HERD_HAVE_CUDA_KERNELS
 std::pair<torch::Tensor, torch::Tensor> cross_entropy_rows_cuda(torch::Tensor& z,
                                                                 const torch::Tensor& targets,
                                                                 int64_t ignore_index, double scale,
