@@ -129,6 +129,29 @@ TEST(KernelAddLayerNorm, DoubleBackwardMatchesReference) {
   }
 }
 
+TEST(KernelAddLayerNorm, EitherOutputAloneGivesTheReferenceGradients) {
+  torch::manual_seed(6);
+  for (int used : {0, 1}) {  // 0: only the sum reaches the loss, 1: only the norm
+    auto c = make_case(9, 24, torch::TensorOptions().dtype(torch::kDouble), true, torch::kDouble);
+    auto g = torch::randn({9, 24}, torch::kDouble);
+    auto grads = [&](Fn f) {
+      auto r = f(c.h.t(), c.delta.t(), c.w, c.b, 1e-5);
+      auto loss = ((used ? r.normed : r.sum) * g).sum();
+      return torch::autograd::grad({loss}, {c.h, c.delta, c.w, c.b}, {}, false, false, true);
+    };
+    auto got = grads(ops::add_layer_norm_fused), want = grads(ops::add_layer_norm_reference);
+    const torch::Tensor inputs[] = {c.h, c.delta, c.w, c.b};
+    for (int i = 0; i < 4; ++i) {
+      // Unused parameters: the reference leaves them undefined, the fused op gives zeros.
+      auto zero_if_none = [&](const torch::Tensor& t) {
+        return t.defined() ? t : torch::zeros_like(inputs[i]);
+      };
+      EXPECT_TRUE(torch::allclose(zero_if_none(got[i]), zero_if_none(want[i]), 1e-12, 1e-12))
+          << used << " " << i;
+    }
+  }
+}
+
 TEST(KernelAddLayerNorm, ParameterGradientsAreDeterministic) {
   torch::manual_seed(4);
   auto c = make_case(1000, 67, torch::TensorOptions(), true, torch::kFloat);

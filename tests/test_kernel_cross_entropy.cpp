@@ -185,7 +185,7 @@ TEST(KernelCrossEntropy, ChunkRowsAndDispatch) {
   EXPECT_EQ(ops::cross_entropy_chunk_rows(10, 17), 10);  // all rows when they fit
   const int64_t big = ops::cross_entropy_chunk_rows(1 << 20, 50257);
   EXPECT_GE(big, 64);
-  EXPECT_LE(big * 50257 * 4, int64_t(64) << 20);  // a chunk's fp32 logits stay small
+  EXPECT_LE(big * 50257 * 4, int64_t(64) << 20);  // a chunk's fp32 logits stay bounded
   auto x = torch::randn({4, 3}), w = torch::randn({5, 3});
   auto t = torch::randint(0, 5, {4}, torch::kLong);
   EXPECT_EQ(ops::linear_cross_entropy_path(x, w, {}, t), ops::KernelPath::cpu);

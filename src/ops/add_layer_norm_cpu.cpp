@@ -29,41 +29,63 @@ namespace {
 
 // About this many elements per parallel task.
 constexpr int64_t kGrain = 1 << 14;
-constexpr int kLanes = 16;
+constexpr int kLanes = 64;
+// dweight/dbias terms are summed in A over this many rows, then added to double partials.
+constexpr int64_t kFlushRows = 16;
 
 template <typename T>
 using Acc = std::conditional_t<std::is_same_v<T, double>, double, float>;
 
-// sum_{j < D} term(j): kLanes partial sums in A, then added in double.
-template <typename A, typename F>
-HERD_INLINE double lane_sum(int64_t D, const F& term) {
-  A lanes[kLanes] = {};
+// Sums over j < D of term(j, l) for each of N outputs, in kLanes partial sums of A per output
+// (a fixed order the compiler vectorizes), then added in double. term fills out[0..N).
+template <int N, typename A, typename F>
+HERD_INLINE void lane_sums(int64_t D, const F& term, double* sums) {
+  A lanes[N][kLanes] = {};
+  A out[N];
   int64_t j = 0;
   for (; j + kLanes <= D; j += kLanes)
-    for (int l = 0; l < kLanes; ++l) lanes[l] += term(j + l);
-  double s = 0;
-  for (int l = 0; l < kLanes; ++l) s += static_cast<double>(lanes[l]);
-  for (; j < D; ++j) s += static_cast<double>(term(j));
-  return s;
+    for (int l = 0; l < kLanes; ++l) {
+      term(j + l, out);
+      for (int k = 0; k < N; ++k) lanes[k][l] += out[k];
+    }
+  for (int k = 0; k < N; ++k) {
+    sums[k] = 0;
+    for (int l = 0; l < kLanes; ++l) sums[k] += static_cast<double>(lanes[k][l]);
+  }
+  for (; j < D; ++j) {
+    term(j, out);
+    for (int k = 0; k < N; ++k) sums[k] += static_cast<double>(out[k]);
+  }
 }
 
-// One row forward: s = h + delta (written to s_out when there is a delta), y, mean, rstd.
+// One row forward: s = h + delta (written to s_out when there is a delta; summed in the same
+// pass), then the squared deviations, then y; mean and rstd out.
 template <typename T, typename TD>
 HERD_INLINE void forward_row(const T* h, const TD* delta, const T* w, const T* b, double eps,
                              int64_t D, T* s_out, T* y, Acc<T>& mean_out, Acc<T>& rstd_out) {
   using A = Acc<T>;
-  const T* s = h;
-  if (delta) {
-    for (int64_t j = 0; j < D; ++j)
-      s_out[j] = static_cast<T>(static_cast<A>(h[j]) + static_cast<A>(delta[j]));
-    s = s_out;
-  }
-  const A mean = static_cast<A>(lane_sum<A>(D, [&](int64_t j) { return static_cast<A>(s[j]); }) /
-                                static_cast<double>(D));
-  const double sq = lane_sum<A>(D, [&](int64_t j) {
-    const A d = static_cast<A>(s[j]) - mean;
-    return d * d;
-  });
+  const T* s = delta ? s_out : h;
+  double sum;
+  if (delta)
+    lane_sums<1, A>(
+        D,
+        [&](int64_t j, A* o) {
+          s_out[j] = static_cast<T>(static_cast<A>(h[j]) + static_cast<A>(delta[j]));
+          o[0] = static_cast<A>(s_out[j]);
+        },
+        &sum);
+  else
+    lane_sums<1, A>(
+        D, [&](int64_t j, A* o) { o[0] = static_cast<A>(h[j]); }, &sum);
+  const A mean = static_cast<A>(sum / static_cast<double>(D));
+  double sq;
+  lane_sums<1, A>(
+      D,
+      [&](int64_t j, A* o) {
+        const A d = static_cast<A>(s[j]) - mean;
+        o[0] = d * d;
+      },
+      &sq);
   const A rstd = static_cast<A>(kernels::layer_norm_rstd<double>(sq, D, eps));
   for (int64_t j = 0; j < D; ++j)
     y[j] = static_cast<T>(kernels::layer_norm_value<A>(static_cast<A>(s[j]), mean, rstd,
@@ -78,22 +100,30 @@ HERD_CPU_CLONES void forward_row_f32(const float* h, const float* delta, const f
   forward_row<float, float>(h, delta, w, b, eps, D, s_out, y, mean, rstd);
 }
 
-// One row backward: ds (when wanted) and the row's dweight/dbias terms added to pw/pb.
+// One row backward: one pass for the row sums of g and g * xhat and the row's dweight/dbias
+// terms (added to the block's partials pw/pb), one for ds (when wanted).
 template <typename T>
 HERD_INLINE void backward_row(const T* s, const T* w, Acc<T> m, Acc<T> rs, const T* dy,
-                              const T* ds_in, T* ds, double* pw, double* pb, int64_t D) {
+                              const T* ds_in, T* ds, Acc<T>* pw, Acc<T>* pb, int64_t D) {
   using A = Acc<T>;
   auto xhat = [&](int64_t j) { return (static_cast<A>(s[j]) - m) * rs; };
   auto gw = [&](int64_t j) { return static_cast<A>(dy[j]) * static_cast<A>(w[j]); };
   if (pw)
     for (int64_t j = 0; j < D; ++j) {
-      pw[j] += static_cast<double>(static_cast<A>(dy[j]) * xhat(j));
-      pb[j] += static_cast<double>(static_cast<A>(dy[j]));
+      pw[j] += static_cast<A>(dy[j]) * xhat(j);
+      pb[j] += static_cast<A>(dy[j]);
     }
   if (!ds) return;
-  const A mean_g = static_cast<A>(lane_sum<A>(D, gw) / static_cast<double>(D));
-  const A mean_gx = static_cast<A>(lane_sum<A>(D, [&](int64_t j) { return gw(j) * xhat(j); }) /
-                                   static_cast<double>(D));
+  double sums[2];
+  lane_sums<2, A>(
+      D,
+      [&](int64_t j, A* o) {
+        o[0] = gw(j);
+        o[1] = o[0] * xhat(j);
+      },
+      sums);
+  const A mean_g = static_cast<A>(sums[0] / static_cast<double>(D));
+  const A mean_gx = static_cast<A>(sums[1] / static_cast<double>(D));
   if (ds_in)
     for (int64_t j = 0; j < D; ++j)
       ds[j] = static_cast<T>(kernels::layer_norm_input_grad<A>(gw(j), xhat(j), mean_g, mean_gx, rs,
@@ -105,8 +135,8 @@ HERD_INLINE void backward_row(const T* s, const T* w, Acc<T> m, Acc<T> rs, const
 }
 
 HERD_CPU_CLONES void backward_row_f32(const float* s, const float* w, float m, float rs,
-                                      const float* dy, const float* ds_in, float* ds, double* pw,
-                                      double* pb, int64_t D) {
+                                      const float* dy, const float* ds_in, float* ds, float* pw,
+                                      float* pb, int64_t D) {
   backward_row<float>(s, w, m, rs, dy, ds_in, ds, pw, pb, D);
 }
 
@@ -150,20 +180,28 @@ void backward(const torch::Tensor& s, const torch::Tensor& weight, const torch::
   T* dsp = g.ds.defined() ? g.ds.data_ptr<T>() : nullptr;
   const bool params = g.dweight.defined() || g.dbias.defined();
   const int64_t blocks = std::min(rows, kernels::kAddLayerNormParamBlocks);
-  // Per block: dweight partials, then dbias partials.
+  // Per block: dweight then dbias partials in double, fed by A sums over at most kFlushRows
+  // rows (a fixed order: the same sums whatever the threads).
   std::vector<double> partial(params ? static_cast<size_t>(2 * blocks * D) : 0, 0.0);
   at::parallel_for(0, blocks, 1, [&](int64_t b0, int64_t b1) {
+    std::vector<A> local(params ? static_cast<size_t>(2 * D) : 0);
     for (int64_t blk = b0; blk < b1; ++blk) {
-      double* pw = params ? partial.data() + 2 * blk * D : nullptr;
-      double* pb = params ? pw + D : nullptr;
+      A* pw = params ? local.data() : nullptr;
+      A* pb = params ? pw + D : nullptr;
+      const int64_t begin = kernels::add_layer_norm_block_begin(rows, blocks, blk);
       const int64_t end = kernels::add_layer_norm_block_begin(rows, blocks, blk + 1);
-      for (int64_t r = kernels::add_layer_norm_block_begin(rows, blocks, blk); r < end; ++r) {
+      for (int64_t r = begin; r < end; ++r) {
+        if (params && (r - begin) % kFlushRows == 0) std::fill(local.begin(), local.end(), A(0));
         const T* ir = ip ? ip + r * D : nullptr;
         T* dr = dsp ? dsp + r * D : nullptr;
         if constexpr (std::is_same_v<T, float>)
           backward_row_f32(sp + r * D, wp, mp[r], rp[r], gp + r * D, ir, dr, pw, pb, D);
         else
           backward_row<T>(sp + r * D, wp, mp[r], rp[r], gp + r * D, ir, dr, pw, pb, D);
+        if (params && ((r - begin) % kFlushRows == kFlushRows - 1 || r + 1 == end)) {
+          double* out = partial.data() + 2 * blk * D;
+          for (int64_t j = 0; j < 2 * D; ++j) out[j] += static_cast<double>(local[j]);
+        }
       }
     }
   });

@@ -14,8 +14,8 @@ namespace {
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
-// fp32 logits per chunk; see cross_entropy_chunk_rows.
-constexpr int64_t kLogitsChunkBytes = 32 << 20;
+// fp32 logits per chunk; see cross_entropy_chunk_rows in the header.
+constexpr int64_t kLogitsChunkBytes = 64 << 20;
 constexpr int64_t kMinChunkRows = 64;
 
 std::pair<torch::Tensor, torch::Tensor> rows_on_device(torch::Tensor& z, const torch::Tensor& t,

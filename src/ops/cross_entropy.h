@@ -38,8 +38,10 @@ Support linear_cross_entropy_supports(const OpTarget& t);
 KernelPath linear_cross_entropy_path(const torch::Tensor& x, const torch::Tensor& weight,
                                      const torch::Tensor& bias, const torch::Tensor& targets);
 
-// Rows per chunk for V classes: about kLogitsChunkBytes of fp32 logits, and at least 64 rows
-// (skinnier GEMMs would stream W from memory once per few rows).
+// Rows per chunk for V classes: about 64 MB of fp32 logits (333 rows at V = 50257), and at
+// least 64 rows. Every chunk streams W through its two GEMMs and reads and writes dW once, so
+// chunks of a few MB (~16 rows) would make the GEMMs memory-bound; measured on 2 cores at
+// N = 2048, D = 768, V = 50257, fwd+bwd is flat within noise from 128 to 2048 rows per chunk.
 int64_t cross_entropy_chunk_rows(int64_t N, int64_t V);
 
 // Explicit paths for tests and benchmarks; _fused throws herd::Error when not supported, and
