@@ -223,3 +223,18 @@ TEST(KernelLongConv, FftSizeHasNoWrap) {
 }
 
 }  // namespace
+
+namespace {
+
+// herd's own parallel loops really use the threads torch has (a build without OpenMP runs
+// every fused CPU path on one thread while torch's ops use all of them).
+TEST(KernelThreads, ParallelLoopsUseTorchThreads) {
+  const int before = torch::get_num_threads();
+  torch::set_num_threads(2);
+  EXPECT_EQ(herd::ops::parallel_loop_threads(), 2);
+  torch::set_num_threads(1);
+  EXPECT_EQ(herd::ops::parallel_loop_threads(), 1);
+  torch::set_num_threads(before);
+}
+
+}  // namespace

@@ -31,7 +31,8 @@ void add_info(CLI::App& app) {
               << "kernels     CUDA kernels not compiled (no nvcc at build time)\n"
 #endif
               << "threads     " << torch::get_num_threads() << " intra-op, "
-              << torch::get_num_interop_threads() << " inter-op\n";
+              << torch::get_num_interop_threads() << " inter-op; herd's parallel loops run on "
+              << ops::parallel_loop_threads() << "\n";
     std::cout << "fused ops   path per target, from each op's supports() (HERD_KERNELS=reference: "
                  "all reference)\n";
     for (const auto& line : ops::fused_op_lines()) std::cout << "  " << line << "\n";

@@ -1,6 +1,7 @@
 #include "layers/mlp.h"
 
 #include "core/error.h"
+#include "ops/squared_relu.h"
 
 namespace herd {
 
@@ -18,7 +19,7 @@ torch::Tensor activate(const torch::Tensor& x, Activation act) {
     case Activation::gelu_tanh:
       return torch::gelu(x, "tanh");
     case Activation::squared_relu:
-      return torch::relu(x).square();  // Primer: relu(h)^2
+      return ops::squared_relu(x);  // Primer: relu(h)^2
   }
   return x;
 }
@@ -31,7 +32,12 @@ MlpImpl::MlpImpl(int64_t d_model, int64_t d_hidden, Activation act_, bool bias) 
 }
 
 torch::Tensor MlpImpl::forward(const torch::Tensor& x) {
-  return fc2(activate(fc1(x), act));
+  if (act != Activation::squared_relu) return fc2(activate(fc1(x), act));
+  // fc1's bias goes into the fused activation (one pass each way, dbias included); under
+  // autocast it takes the matmul's dtype, as the linear would.
+  auto h = torch::nn::functional::linear(x, fc1->weight);
+  const auto& b = fc1->bias;
+  return fc2(ops::squared_relu(h, b.defined() ? b.to(h.scalar_type()) : b));
 }
 
 }  // namespace herd

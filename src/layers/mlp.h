@@ -1,4 +1,5 @@
-// The position-wise MLP of a block: fc1 (D -> F), activation, fc2 (F -> D).
+// The position-wise MLP of a block: fc1 (D -> F), activation, fc2 (F -> D). With squared_relu,
+// fc1's bias is added by the fused activation (ops/squared_relu.h); parameter names are unchanged.
 #pragma once
 
 #include <torch/torch.h>

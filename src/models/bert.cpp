@@ -2,6 +2,8 @@
 
 #include <vector>
 
+#include "ops/cross_entropy.h"
+
 namespace herd {
 
 MlmHeadImpl::MlmHeadImpl(const ModelConfig& cfg) {
@@ -14,10 +16,17 @@ MlmHeadImpl::MlmHeadImpl(const ModelConfig& cfg) {
   bias = register_parameter("bias", torch::zeros({cfg.vocab_size}));
 }
 
+torch::Tensor MlmHeadImpl::transform(const torch::Tensor& hidden) {
+  return ln(torch::gelu(dense(hidden)));  // BERT's hidden_act: exact (erf) GELU
+}
+
+const torch::Tensor& MlmHeadImpl::decoder_weight(const torch::Tensor& word_embedding) const {
+  return decoder ? decoder->weight : word_embedding;
+}
+
 torch::Tensor MlmHeadImpl::forward(const torch::Tensor& hidden,
                                    const torch::Tensor& word_embedding) {
-  auto x = ln(torch::gelu(dense(hidden)));  // BERT's hidden_act: exact (erf) GELU
-  return torch::nn::functional::linear(x, decoder ? decoder->weight : word_embedding, bias);
+  return torch::nn::functional::linear(transform(hidden), decoder_weight(word_embedding), bias);
 }
 
 BertImpl::BertImpl(const ModelConfig& c) : cfg(c) {
@@ -71,8 +80,8 @@ torch::Tensor BertImpl::encode(const torch::Tensor& tokens, const torch::Tensor&
     HERD_CHECK(!token_types.defined(), "bert: token_types given, but model.type_vocab_size is 0");
   }
   if (ln_emb) x = ln_emb(x);
-  x = run_blocks(h, x);
-  return ln_f ? ln_f(x) : x;
+  const Residual out = run_blocks(h, {x, {}});
+  return ln_f ? final_norm(out, ln_f) : out.value();
 }
 
 torch::Tensor BertImpl::mlm_logits(const torch::Tensor& hidden) {
@@ -94,11 +103,14 @@ MlmResult BertImpl::mlm(const torch::Tensor& input, const torch::Tensor& labels)
     r.loss = hidden.sum() * 0;
     return r;
   }
-  auto logits = mlm_logits(hidden.index({selected}));
-  // Reduced-precision logits are upcast: the softmax over a large vocabulary needs fp32.
-  if (logits.scalar_type() != torch::kFloat64) logits = logits.to(torch::kFloat32);
-  r.loss = torch::nn::functional::cross_entropy(logits, targets);
-  r.correct = (logits.argmax(-1) == targets).sum().item<int64_t>();
+  HERD_CHECK(mlm_head, "bert: no MLM head (model.num_classes is ", cfg.num_classes,
+             "; set it to 0 for masked-language-model pretraining)");
+  // The decoder and the softmax by chunks of rows (ops/cross_entropy.h), argmax included.
+  auto x = mlm_head->transform(hidden.index({selected}));
+  torch::Tensor correct;
+  r.loss = ops::linear_cross_entropy(x, mlm_head->decoder_weight(wte->weight), mlm_head->bias,
+                                     targets, kIgnoreLabel, &correct);
+  r.correct = correct.item<int64_t>();
   return r;
 }
 

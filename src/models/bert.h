@@ -23,6 +23,10 @@ class MlmHeadImpl : public torch::nn::Module {
   explicit MlmHeadImpl(const ModelConfig& cfg);
   // hidden [..., D], the word embedding (V, D) -> logits [..., V]
   torch::Tensor forward(const torch::Tensor& hidden, const torch::Tensor& word_embedding);
+  // LN(gelu(dense(hidden))), what the decoder multiplies.
+  torch::Tensor transform(const torch::Tensor& hidden);
+  // The decoder's weight (V, D): its own, or the word embedding when tied.
+  const torch::Tensor& decoder_weight(const torch::Tensor& word_embedding) const;
 
   torch::nn::Linear dense{nullptr};    // (D, D) + bias
   torch::nn::LayerNorm ln{nullptr};    // (D)

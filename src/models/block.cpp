@@ -4,6 +4,7 @@
 
 #include "blocks/registry.h"
 #include "models/activation_checkpoint.h"
+#include "ops/add_layer_norm.h"
 
 namespace herd {
 
@@ -45,14 +46,23 @@ BlockImpl::BlockImpl(const ModelConfig& cfg, const MixerSpec& spec, const MixerC
     mlp = register_module("mlp", Mlp(cfg.d_model, hidden, parse_activation(cfg.mlp)));
 }
 
-torch::Tensor BlockImpl::forward(const torch::Tensor& x) {
+Residual BlockImpl::forward_stream(const Residual& in) {
   auto ffn = [&](const torch::Tensor& t) { return mlp ? mlp(t) : glu_mlp(t); };
   if (!post_norm) {
-    auto y = x + mixer->forward(ln_1(x));
-    return y + ffn(ln_2(y));
+    // x = in.sum + in.pending, ln_1(x); y = x + mixer(..), ln_2(y); y + mlp(..) left pending.
+    auto [x, normed_1] = ops::add_layer_norm(in.sum, in.pending, ln_1);
+    auto [y, normed_2] = ops::add_layer_norm(x, mixer->forward(normed_1), ln_2);
+    return {y, ffn(normed_2)};
   }
-  auto y = mixer_residual ? ln_1(x + mixer->forward(x)) : mixer->forward(x);
-  return ln_2(y + ffn(y));
+  // Post-norm: y = ln_1(x + mixer(x)) (or mixer(x) alone), out = ln_2(y + mlp(y)).
+  const auto x = in.value();
+  const auto y =
+      mixer_residual ? ops::add_layer_norm(x, mixer->forward(x), ln_1).normed : mixer->forward(x);
+  return {ops::add_layer_norm(y, ffn(y), ln_2).normed, {}};
+}
+
+torch::Tensor BlockImpl::forward(const torch::Tensor& x) {
+  return forward_stream({x, {}}).value();
 }
 
 torch::nn::ModuleList make_blocks(const ModelConfig& cfg, bool causal) {
@@ -66,12 +76,23 @@ torch::nn::ModuleList make_blocks(const ModelConfig& cfg, bool causal) {
   return blocks;
 }
 
-torch::Tensor run_blocks(const torch::nn::ModuleList& blocks, torch::Tensor x) {
-  // Each block recomputed in backward under train.activation_checkpointing: layer.
-  for (const auto& block : *blocks)
-    x = maybe_checkpointed(
-        [block](const torch::Tensor& t) { return block->as<BlockImpl>()->forward(t); }, x);
+Residual run_blocks(const torch::nn::ModuleList& blocks, Residual x) {
+  // Each block recomputed in backward under train.activation_checkpointing: layer. The
+  // residual stream travels as {sum, pending} (the add is fused into the next LayerNorm).
+  for (const auto& block : *blocks) {
+    auto out = maybe_checkpointed(
+        [block](const std::vector<torch::Tensor>& in) {
+          auto r = block->as<BlockImpl>()->forward_stream({in[0], in[1]});
+          return std::vector<torch::Tensor>{r.sum, r.pending};
+        },
+        {x.sum, x.pending});
+    x = {out[0], out[1]};
+  }
   return x;
+}
+
+torch::Tensor final_norm(const Residual& x, const torch::nn::LayerNorm& ln) {
+  return ops::add_layer_norm(x.sum, x.pending, ln).normed;
 }
 
 void init_block_mlps(const torch::nn::ModuleList& blocks, const ModelConfig& cfg) {

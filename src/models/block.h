@@ -4,6 +4,8 @@
 //   post (BERT):                x = ln_1(x + mixer(x));  x = ln_2(x + mlp(x))
 //   post, mixer_residual false: m = mixer(x);            x = ln_2(m + mlp(m))      (M2-BERT)
 // Parameter names h.<i>.{ln_1, mixer, ln_2, mlp} are the ones GPT checkpoints use.
+// Every "x + f(...)" followed by a LayerNorm is one ops::add_layer_norm: pre-norm blocks hand
+// the next block (or the final ln_f) a Residual whose last add is still pending.
 #pragma once
 
 #include <torch/torch.h>
@@ -15,9 +17,21 @@
 
 namespace herd {
 
+// The residual stream between blocks: its value is sum + pending. A pre-norm block leaves
+// its MLP branch pending so that the next LayerNorm adds it in the same pass.
+struct Residual {
+  torch::Tensor sum;
+  torch::Tensor pending;  // undefined: the stream is `sum`
+  torch::Tensor value() const { return pending.defined() ? sum + pending : sum; }
+};
+
 class BlockImpl : public torch::nn::Module {
  public:
   BlockImpl(const ModelConfig& cfg, const MixerSpec& mixer, const MixerContext& ctx);
+  // One block over the stream; pre-norm returns {x + mixer(..), mlp(..)} still to be added,
+  // post-norm a settled stream.
+  Residual forward_stream(const Residual& x);
+  // The same on a plain tensor, the result added up.
   torch::Tensor forward(const torch::Tensor& x);
 
   bool post_norm = false, mixer_residual = true;
@@ -35,7 +49,11 @@ SequenceMixer build_mixer(const MixerSpec& spec, const MixerContext& ctx);
 torch::nn::LayerNorm layer_norm(const ModelConfig& cfg);
 // cfg.n_layer blocks of the plan cfg.layers; causal for GPT, bidirectional for BERT/ViT.
 torch::nn::ModuleList make_blocks(const ModelConfig& cfg, bool causal);
-torch::Tensor run_blocks(const torch::nn::ModuleList& blocks, torch::Tensor x);
+// The blocks in order, one forward_stream call each. The result may hold a pending add: finish
+// it with final_norm (pre-norm stacks) or Residual::value().
+Residual run_blocks(const torch::nn::ModuleList& blocks, Residual x);
+// ln(stream value) with the pending add fused into the norm.
+torch::Tensor final_norm(const Residual& x, const torch::nn::LayerNorm& ln);
 // GPT-2 init of the gelu/squared-ReLU MLPs (fc2 scaled by 1/sqrt(2 n_layer)); m2_glu keeps
 // BlockdiagLinear's own init, as in M2.
 void init_block_mlps(const torch::nn::ModuleList& blocks, const ModelConfig& cfg);

@@ -1,5 +1,7 @@
 #include "models/gpt.h"
 
+#include "ops/cross_entropy.h"
+
 namespace herd {
 
 GptImpl::GptImpl(const ModelConfig& c) : cfg(c) {
@@ -26,22 +28,28 @@ GptImpl::GptImpl(const ModelConfig& c) : cfg(c) {
   init_block_mlps(h, cfg);
 }
 
-torch::Tensor GptImpl::forward(const torch::Tensor& tokens) {
+torch::Tensor GptImpl::hidden(const torch::Tensor& tokens) {
   const int64_t T = tokens.size(1);
   HERD_CHECK(!wpe || T <= cfg.max_seq_len, "sequence length ", T, " exceeds model.max_seq_len ",
              cfg.max_seq_len);
   auto x = wte(tokens);
   if (wpe) x = x + wpe(torch::arange(T, tokens.options()));
-  x = ln_f(run_blocks(h, x));
-  return lm_head ? lm_head(x) : torch::matmul(x, wte->weight.t());
+  return final_norm(run_blocks(h, {x, {}}), ln_f);
+}
+
+const torch::Tensor& GptImpl::head_weight() const {
+  return lm_head ? lm_head->weight : wte->weight;
+}
+
+torch::Tensor GptImpl::forward(const torch::Tensor& tokens) {
+  return torch::nn::functional::linear(hidden(tokens), head_weight());
 }
 
 torch::Tensor GptImpl::loss(const torch::Tensor& tokens, const torch::Tensor& targets) {
-  auto logits = forward(tokens);
-  // Reduced-precision logits are upcast: the softmax over a large vocabulary needs fp32.
-  if (logits.scalar_type() != torch::kFloat64) logits = logits.to(torch::kFloat32);
-  return torch::nn::functional::cross_entropy(logits.reshape({-1, logits.size(-1)}),
-                                              targets.reshape({-1}));
+  auto x = hidden(tokens);
+  // Chunked: the [B*T, V] logits are never held at once (ops/cross_entropy.h).
+  return ops::linear_cross_entropy(x.reshape({-1, x.size(-1)}), head_weight(), {},
+                                   targets.reshape({-1}));
 }
 
 std::vector<std::string> layer_plan(const ModelConfig& cfg) {

@@ -19,10 +19,15 @@ using GptBlock = Block;
 class GptImpl : public torch::nn::Module {
  public:
   explicit GptImpl(const ModelConfig& cfg);
-  // tokens [B, T] int64 -> logits [B, T, V]
+  // tokens [B, T] int64 -> logits [B, T, V] (generation, evaluation by position)
   torch::Tensor forward(const torch::Tensor& tokens);
-  // Mean cross-entropy of next-token targets [B, T].
+  // Mean cross-entropy of next-token targets [B, T], by chunks of rows: the full logits are
+  // never formed (ops::linear_cross_entropy).
   torch::Tensor loss(const torch::Tensor& tokens, const torch::Tensor& targets);
+  // tokens [B, T] -> the final norm's output [B, T, D], what the LM head multiplies.
+  torch::Tensor hidden(const torch::Tensor& tokens);
+  // The LM head's weight (V, D): lm_head's, or wte's when tied.
+  const torch::Tensor& head_weight() const;
 
   ModelConfig cfg;
   torch::nn::Embedding wte{nullptr}, wpe{nullptr};

@@ -1,8 +1,13 @@
 #include "ops/kernel_path.h"
 
+#include <ATen/Parallel.h>
 #include <ATen/autocast_mode.h>
 #include <ATen/core/Tensor.h>
 
+#include <chrono>
+#include <thread>
+
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
@@ -25,12 +30,23 @@ const char* path_name(KernelPath p) {
   return "reference";
 }
 
-bool fused_kernels_enabled() {
-  static const bool enabled = [] {
+namespace {
+// HERD_KERNELS is read once; set_fused_kernels_enabled() replaces it afterwards.
+std::atomic<bool>& fused_flag() {
+  static std::atomic<bool> enabled{[] {
     const char* v = std::getenv("HERD_KERNELS");
     return !(v && std::strcmp(v, "reference") == 0);
-  }();
+  }()};
   return enabled;
+}
+}  // namespace
+
+bool fused_kernels_enabled() {
+  return fused_flag().load(std::memory_order_relaxed);
+}
+
+bool set_fused_kernels_enabled(bool enabled) {
+  return fused_flag().exchange(enabled);
 }
 
 bool cuda_kernels_compiled() {
@@ -39,6 +55,19 @@ bool cuda_kernels_compiled() {
 #else
   return false;
 #endif
+}
+
+int parallel_loop_threads() {
+  std::mutex mu;
+  std::set<std::thread::id> ids;
+  const int64_t n = 4 * std::max(1, at::get_num_threads());
+  at::parallel_for(0, n, 1, [&](int64_t, int64_t) {
+    // Long enough that every thread of the team takes a chunk.
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    std::lock_guard<std::mutex> lock(mu);
+    ids.insert(std::this_thread::get_id());
+  });
+  return static_cast<int>(ids.size());
 }
 
 OpTarget OpTarget::of(const at::Tensor& t) {

@@ -25,8 +25,16 @@ const char* path_name(KernelPath p);
 // False when HERD_KERNELS=reference; any other value (or none) leaves fused paths on.
 bool fused_kernels_enabled();
 
+// Overrides HERD_KERNELS for this process from now on (tests compare whole models with the
+// fused ops on and off). Returns the previous setting.
+bool set_fused_kernels_enabled(bool enabled);
+
 // True when this binary holds the CUDA kernels (nvcc existed at build time).
 bool cuda_kernels_compiled();
+
+// Distinct threads one at::parallel_for of herd's own code runs on (torch's headers make it
+// an inline OpenMP region: herd must be compiled with OpenMP for it to be more than 1).
+int parallel_loop_threads();
 
 // "float32", "float64", "bfloat16", "float16" (torch's Python names).
 const char* dtype_name(c10::ScalarType t);

@@ -1,7 +1,10 @@
 #include "ops/registry.h"
 
 #include "core/error.h"
+#include "ops/adamw.h"
+#include "ops/add_layer_norm.h"
 #include "ops/blockdiag_linear.h"
+#include "ops/cross_entropy.h"
 #include "ops/long_conv.h"
 #include "ops/short_conv.h"
 #include "ops/squared_relu.h"
@@ -18,10 +21,16 @@ const std::vector<FusedOpEntry>& fused_ops() {
        [](const OpTarget& t) { return blockdiag_linear_supports(t); }},
       {"short_conv", "depthwise causal conv, K <= 64 (Hyena/M2 short filters, Primer dconv)",
        [](const OpTarget& t) { return short_conv_supports(t, 3); }},
-      {"squared_relu", "relu(x)^2, one pass each way (Primer FFN)",
+      {"squared_relu", "bias + relu(x)^2, one pass each way, dbias included (Primer FFN)",
        [](const OpTarget& t) { return squared_relu_supports(t); }},
       {"ssm_kernel", "H3/S4D kernel 2Re(sum_n Ct exp(l w)) without the (H, N/2, L) Vandermonde",
        [](const OpTarget& t) { return ssm_vandermonde_supports(t); }},
+      {"add_layer_norm", "residual add + LayerNorm, one pass each way (every block's norms)",
+       [](const OpTarget& t) { return add_layer_norm_supports(t); }},
+      {"cross_entropy", "linear + softmax cross-entropy by row chunks, no full logits (LM/MLM)",
+       [](const OpTarget& t) { return linear_cross_entropy_supports(t); }},
+      {"adamw", "AdamW step, one pass over every parameter (torch's update and state)",
+       [](const OpTarget& t) { return adamw_supports(t); }},
   };
   return ops;
 }

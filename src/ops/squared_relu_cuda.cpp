@@ -5,10 +5,12 @@
 #include <c10/core/DeviceGuard.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cstdint>
 
 #include "core/error.h"
 #include "kernels/squared_relu.cuh"
+#include "ops/squared_relu_impl.h"
 
 namespace herd::ops::detail {
 namespace {
@@ -28,34 +30,53 @@ void dispatch(torch::ScalarType t, F&& f) {
 
 template <typename T>
 T* raw(const torch::Tensor& t) {
-  return static_cast<T*>(t.data_ptr());
+  return t.defined() ? static_cast<T*>(t.data_ptr()) : nullptr;
+}
+
+// [rows, F] of x: F is the bias length (the last dim), or the whole tensor without a bias.
+std::pair<int64_t, int64_t> rows_cols(const torch::Tensor& x, const torch::Tensor& bias) {
+  const int64_t F = bias.defined() ? bias.numel() : x.numel();
+  return {x.numel() / F, F};
 }
 
 }  // namespace
 
-torch::Tensor squared_relu_forward_cuda(const torch::Tensor& x) {
+torch::Tensor squared_relu_forward_cuda(const torch::Tensor& x, const torch::Tensor& bias) {
   c10::DeviceGuard guard(x.device());
   auto y = torch::empty_like(x, torch::MemoryFormat::Contiguous);
+  const auto [rows, F] = rows_cols(x, bias);
   dispatch(x.scalar_type(), [&](auto tag) {
     using T = decltype(tag);
-    check_launch(kernels::squared_relu_forward_cuda<T>(raw<T>(x), raw<T>(y), x.numel(),
+    check_launch(kernels::squared_relu_forward_cuda<T>(raw<T>(x), raw<T>(bias), raw<T>(y), rows, F,
                                                        at::cuda::getCurrentCUDAStream().stream()),
                  "forward");
   });
   return y;
 }
 
-torch::Tensor squared_relu_backward_cuda(const torch::Tensor& x, const torch::Tensor& dy) {
+std::array<torch::Tensor, 2> squared_relu_backward_cuda(const torch::Tensor& x,
+                                                        const torch::Tensor& bias,
+                                                        const torch::Tensor& dy, bool need_dbias) {
   c10::DeviceGuard guard(x.device());
   auto dx = torch::empty_like(x, torch::MemoryFormat::Contiguous);
+  const auto [rows, F] = rows_cols(x, bias);
+  torch::Tensor db, partial;
+  if (bias.defined() && need_dbias) {
+    db = torch::empty_like(bias);
+    // Block partials in the kernel's accumulation type (float for float and bfloat16).
+    const auto acc = x.scalar_type() == torch::kDouble ? torch::kDouble : torch::kFloat;
+    partial =
+        torch::empty({std::min(rows, kernels::kSquaredReluBiasBlocks), F}, x.options().dtype(acc));
+  }
   dispatch(x.scalar_type(), [&](auto tag) {
     using T = decltype(tag);
-    check_launch(
-        kernels::squared_relu_backward_cuda<T>(raw<T>(x), raw<T>(dy), raw<T>(dx), x.numel(),
-                                               at::cuda::getCurrentCUDAStream().stream()),
-        "backward");
+    check_launch(kernels::squared_relu_backward_cuda<T>(
+                     raw<T>(x), raw<T>(bias), raw<T>(dy), raw<T>(dx), raw<T>(db),
+                     partial.defined() ? partial.data_ptr() : nullptr, rows, F,
+                     at::cuda::getCurrentCUDAStream().stream()),
+                 "backward");
   });
-  return dx;
+  return {dx, db};
 }
 
 }  // namespace herd::ops::detail

@@ -1,5 +1,7 @@
 #include "train/optimizer.h"
 
+#include "ops/adamw.h"
+
 namespace herd {
 
 bool decays(const std::string& name, const torch::Tensor& param) {
@@ -28,7 +30,8 @@ std::unique_ptr<torch::optim::AdamW> make_optimizer(torch::nn::Module& model,
   std::vector<torch::optim::OptimizerParamGroup> groups;
   groups.emplace_back(decay, options(cfg.weight_decay));
   groups.emplace_back(no_decay, options(0.0));
-  return std::make_unique<torch::optim::AdamW>(groups, torch::optim::AdamWOptions(cfg.lr));
+  // The fused step (ops/adamw.h): torch's AdamW update and state, one pass per step.
+  return std::make_unique<ops::FusedAdamW>(groups, torch::optim::AdamWOptions(cfg.lr));
 }
 
 void set_lr(torch::optim::Optimizer& optimizer, double lr) {

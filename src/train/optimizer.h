@@ -1,5 +1,6 @@
 // AdamW with two parameter groups: weight decay on matrices, none on norms, biases and
-// embeddings (the usual GPT recipe).
+// embeddings (the usual GPT recipe). The optimizer is ops::FusedAdamW: torch's AdamW (same
+// update, same state and checkpoints) with a fused step.
 #pragma once
 
 #include <torch/torch.h>
