@@ -58,8 +58,12 @@ void add_blocks(CLI::App* bench) {
                   "Also write a list of {mixer, L, d_model, batch, dtype, device, fwd_ms, "
                   "fwd_bwd_ms, peak_mb} to this file");
   cmd->add_option("--configs", a->configs_dir, "Folder of the paper configs (default: the repo's)");
+  cmd->add_option("--profile", a->profile_dir,
+                  "Also profile one forward+backward per mixer and length: a chrome trace "
+                  "DIR/<mixer>-L<L>.json and the ops with the most self time");
   cmd->footer(
-      "Example:\n  herd bench blocks --mixers hyena,attention --lengths 1024,8192 --json b.json");
+      "Example:\n  herd bench blocks --mixers hyena,attention --lengths 1024,8192 --json b.json\n"
+      "  herd bench blocks --mixers m2 --lengths 8192 --profile runs/prof   # where the time goes");
   cmd->callback([a] {
     if (a->configs_dir.empty()) a->configs_dir = default_configs_dir();
     bench::run_blocks_bench(*a);

@@ -8,6 +8,7 @@
 #include <map>
 
 #include "cli/bench_common.h"
+#include "cli/bench_profile.h"
 #include "config/config.h"
 #include "core/error.h"
 #include "core/mem_stats.h"
@@ -132,6 +133,9 @@ void run_blocks_bench(const BlocksArgs& a) {
       std::printf("%-10s %-22s %7lld %12.2f %12.2f %10.1f\n", name.c_str(), m.source.c_str(),
                   static_cast<long long>(L), r.fwd_ms, r.fwd_bwd_ms, r.peak_mb);
       std::fflush(stdout);
+      if (!a.profile_dir.empty())
+        profile_once(fwd_bwd, (fs::path(a.profile_dir) / str(name, "-L", L, ".json")).string(),
+                     std::cout);
       json.push_back(JsonObject()
                          .text("mixer", name)
                          .integer("L", L)

@@ -11,7 +11,7 @@ struct BlocksArgs {
   std::vector<std::string> mixers{"attention", "hyena", "m2", "h3", "primer"};
   std::vector<int64_t> lengths{1024, 2048, 4096, 8192, 16384};
   int64_t d_model = 768, batch = 1;
-  std::string dtype = "float32", device = "cpu", json, configs_dir;
+  std::string dtype = "float32", device = "cpu", json, configs_dir, profile_dir;
   int warmup = 1, iters = 3;
 };
 void run_blocks_bench(const BlocksArgs& a);

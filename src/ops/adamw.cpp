@@ -1,6 +1,8 @@
 // FusedAdamW: state handling as torch::optim::AdamW::step, then each parameter on its path.
 #include "ops/adamw.h"
 
+#include <ATen/record_function.h>
+
 #include <cmath>
 
 #include "core/error.h"
@@ -67,6 +69,7 @@ void adamw_step_reference(const std::vector<AdamWParam>& params) {
 }
 
 void adamw_step_fused(const std::vector<AdamWParam>& params) {
+  RECORD_FUNCTION("herd::adamw_step", std::vector<c10::IValue>());
   torch::NoGradGuard no_grad;
   std::vector<AdamWParam> cpu, cuda;
   for (const auto& a : params) {

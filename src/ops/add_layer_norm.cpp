@@ -1,6 +1,7 @@
 // add_layer_norm: dispatch and autograd; the device halves are add_layer_norm_cpu.cpp and
 // add_layer_norm_cuda.cpp.
 #include "ops/add_layer_norm.h"
+#include <ATen/record_function.h>
 
 #include "core/error.h"
 #include "ops/add_layer_norm_impl.h"
@@ -52,6 +53,7 @@ struct AddLayerNormFunction : torch::autograd::Function<AddLayerNormFunction> {
   static variable_list forward(AutogradContext* ctx, const torch::Tensor& h_in,
                                const torch::Tensor& delta_in, const torch::Tensor& weight,
                                const torch::Tensor& bias, double eps) {
+    RECORD_FUNCTION("herd::add_layer_norm forward", std::vector<c10::IValue>());
     const bool has_delta = delta_in.numel() > 0;  // see apply_fused
     auto f = forward_on_device(h_in.contiguous(), has_delta ? delta_in.contiguous() : delta_in,
                                weight.contiguous(), bias.contiguous(), eps);

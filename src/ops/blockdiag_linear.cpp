@@ -1,4 +1,5 @@
 #include "ops/blockdiag_linear.h"
+#include <ATen/record_function.h>
 
 #include <algorithm>
 #include <cmath>
@@ -43,6 +44,7 @@ torch::Tensor blocks_forward(const torch::Tensor& x2, const torch::Tensor& w,
 struct BlockdiagFunction : torch::autograd::Function<BlockdiagFunction> {
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x2,
                                const torch::Tensor& w, const torch::Tensor& bias) {
+    RECORD_FUNCTION("herd::blockdiag_linear forward", std::vector<c10::IValue>());
     ctx->save_for_backward({x2, w, bias});
     return blocks_forward(x2, w, bias.numel() > 0 ? bias : torch::Tensor());
   }

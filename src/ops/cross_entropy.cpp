@@ -1,6 +1,7 @@
 // linear_cross_entropy: the chunk loop (ATen GEMMs on any device), autograd and dispatch. The
 // per-row pass is cross_entropy_cpu.cpp / cross_entropy_cuda.cpp.
 #include "ops/cross_entropy.h"
+#include <ATen/record_function.h>
 
 #include <ATen/autocast_mode.h>
 #include <c10/core/impl/LocalDispatchKeySet.h>
@@ -112,6 +113,7 @@ struct LinearCrossEntropyFunction : torch::autograd::Function<LinearCrossEntropy
                                const torch::Tensor& b_in, const torch::Tensor& targets,
                                int64_t ignore, int64_t chunk_rows, bool need_dx, bool need_dw,
                                bool need_db, bool count_correct) {
+    RECORD_FUNCTION("herd::cross_entropy forward", std::vector<c10::IValue>());
     const bool has_bias = b_in.numel() > 0;  // see apply_fused
     auto r = run_chunks(x, w, has_bias ? b_in : torch::Tensor(), targets, ignore, chunk_rows,
                         {need_dx, need_dw, need_db && has_bias, count_correct});

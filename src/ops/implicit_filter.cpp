@@ -35,6 +35,12 @@ torch::Tensor FilterMlpImpl::forward(const torch::Tensor& z) {
   return linears.back()(h);
 }
 
+torch::Tensor FilterMlpImpl::forward_channels_first(const torch::Tensor& z) {
+  auto h = z;
+  for (size_t i = 0; i + 1 < linears.size(); ++i) h = act(linears[i](h));
+  return torch::mm(linears.back()->weight, h.t());
+}
+
 PositionalFeaturesImpl::PositionalFeaturesImpl(int64_t emb_dim, int64_t l_max) {
   // [t, cos(f_j w_n), -sin(f_j w_n)] with t = linspace(0,1,l_max), w_n = 2 pi n / l_max and
   // f = linspace(1e-4, bands-1, bands); computed in double, stored in the default dtype.
@@ -63,6 +69,12 @@ torch::Tensor ExponentialModulationImpl::forward(const torch::Tensor& t, const t
   return h * (shift == 0.0 ? decay : decay + shift);
 }
 
+torch::Tensor ExponentialModulationImpl::forward_channels_first(const torch::Tensor& t,
+                                                                const torch::Tensor& k) {
+  auto decay = torch::exp(-t.view({1, -1}) * deltas.abs().view({-1, 1}));
+  return k * (shift == 0.0 ? decay : decay + shift);
+}
+
 ImplicitFilterImpl::ImplicitFilterImpl(const ImplicitFilterOptions& o) : options(o) {
   HERD_CHECK(o.channels > 0, "implicit filter: channels must be positive, got ", o.channels);
   HERD_CHECK(o.l_max > 0, "implicit filter: l_max must be positive, got ", o.l_max);
@@ -87,9 +99,10 @@ torch::Tensor ImplicitFilterImpl::generate(FilterMlp& mlp, int64_t L) {
   HERD_CHECK(L >= 1 && L <= options.l_max, "implicit filter: sequence length must be in [1, ",
              options.l_max, "] (l_max), got ", L);
   AutocastOff fp32(pos_emb->z.device().type());
-  auto h = mlp(pos_emb->z.narrow(1, 0, L));  // (1, L, channels)
-  if (options.modulate) h = modulation(pos_emb->t.narrow(1, 0, L), h);
-  return h.select(0, 0).t();  // (channels, L)
+  auto k = mlp->forward_channels_first(pos_emb->z.select(0, 0).narrow(0, 0, L));
+  if (options.modulate)
+    k = modulation->forward_channels_first(pos_emb->t.view({-1}).narrow(0, 0, L), k);
+  return k;  // (channels, L) contiguous
 }
 
 torch::Tensor ImplicitFilterImpl::filter(int64_t L) {

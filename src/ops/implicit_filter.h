@@ -47,7 +47,10 @@ class FilterMlpImpl : public torch::nn::Module {
  public:
   FilterMlpImpl(const ImplicitFilterOptions& o, Sin act, bool owns_act);
   torch::Tensor forward(const torch::Tensor& z);  // [.., emb_dim] -> [.., channels]
-  std::vector<torch::nn::Linear> linears;         // hidden layers then the bias-free output
+  // [L, emb_dim] -> [channels, L] contiguous: the output layer as W h^T, so the long conv
+  // reads rows without a transposing copy (and backward without a scatter into [1, L, C]).
+  torch::Tensor forward_channels_first(const torch::Tensor& z);
+  std::vector<torch::nn::Linear> linears;  // hidden layers then the bias-free output
   Sin act;
 };
 TORCH_MODULE(FilterMlp);
@@ -64,6 +67,8 @@ class ExponentialModulationImpl : public torch::nn::Module {
  public:
   ExponentialModulationImpl(const ImplicitFilterOptions& o);
   torch::Tensor forward(const torch::Tensor& t, const torch::Tensor& h);
+  // The same on k [channels, L] with t [L]: the same products per element.
+  torch::Tensor forward_channels_first(const torch::Tensor& t, const torch::Tensor& k);
   torch::Tensor deltas;  // (1, 1, channels) buffer
   double shift;
 };

@@ -1,4 +1,5 @@
 #include "ops/long_conv.h"
+#include <ATen/record_function.h>
 
 #include "core/error.h"
 #include "kernels/long_conv.cuh"
@@ -55,6 +56,7 @@ struct LongConvFunction : torch::autograd::Function<LongConvFunction> {
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& k,
                                const torch::Tensor& D, const torch::Tensor& pre,
                                const torch::Tensor& post, const torch::Tensor& k_rev) {
+    RECORD_FUNCTION("herd::long_conv forward", std::vector<c10::IValue>());
     ctx->save_for_backward({x, k, D, pre, post, k_rev});
     const LongConvInputs in =
         kernel_rows_contiguous({x, k, defined_or_null(D), defined_or_null(pre),

@@ -1,4 +1,5 @@
 #include "ops/short_conv.h"
+#include <ATen/record_function.h>
 
 #include <ATen/autocast_mode.h>
 
@@ -42,6 +43,7 @@ std::array<torch::Tensor, 3> backward_aten(const torch::Tensor& x_in, const torc
 struct ShortConvFunction : torch::autograd::Function<ShortConvFunction> {
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x,
                                const torch::Tensor& weight, const torch::Tensor& bias) {
+    RECORD_FUNCTION("herd::short_conv forward", std::vector<c10::IValue>());
     ctx->save_for_backward({x, weight});
     const bool has_bias = bias.numel() > 0;  // see apply_fused
     ctx->saved_data["has_bias"] = has_bias;

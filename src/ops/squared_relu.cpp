@@ -1,6 +1,7 @@
 // squared_relu: dispatch and autograd; the device halves are squared_relu_cpu.cpp and
 // squared_relu_cuda.cpp.
 #include "ops/squared_relu.h"
+#include <ATen/record_function.h>
 
 #include "core/error.h"
 #include "ops/squared_relu_impl.h"
@@ -30,6 +31,7 @@ std::array<torch::Tensor, 2> backward_on_device(const torch::Tensor& x, const to
 struct SquaredReluFunction : torch::autograd::Function<SquaredReluFunction> {
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x_in,
                                const torch::Tensor& bias_in) {
+    RECORD_FUNCTION("herd::squared_relu forward", std::vector<c10::IValue>());
     // The inputs themselves (not the output): double backward reaches them, and x is what the
     // reference keeps too (relu's output, the same size).
     ctx->save_for_backward({x_in, bias_in});

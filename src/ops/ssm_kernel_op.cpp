@@ -1,5 +1,6 @@
 // ssm_vandermonde: the ATen reference, the supports() rule, the dispatcher and the autograd
 // Function around the fused kernels (ops/ssm_kernel_cpu.cpp, ops/ssm_kernel_cuda.cpp).
+#include <ATen/record_function.h>
 #include "core/error.h"
 #include "ops/ssm_kernel.h"
 #include "ops/ssm_kernel_impl.h"
@@ -33,6 +34,7 @@ std::array<torch::Tensor, 2> backward_aten(const torch::Tensor& Ct, const torch:
 struct SsmVandermondeFunction : torch::autograd::Function<SsmVandermondeFunction> {
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& Ct,
                                const torch::Tensor& w, int64_t L) {
+    RECORD_FUNCTION("herd::ssm_kernel forward", std::vector<c10::IValue>());
     ctx->save_for_backward({Ct, w});
     ctx->saved_data["L"] = L;
     const auto c = real_pairs(Ct), wr = real_pairs(w);
