@@ -36,6 +36,16 @@ def read_json(path):
         return json.load(f)
 
 
+def fmt_rounds(rounds):
+    return ", ".join(f"{r['speedup']:.2f}" for r in rounds)
+
+
+def median_round(rounds):
+    """The round whose herd/twin ratio is the median (the lower middle one for an even count)."""
+    ordered = sorted(rounds, key=lambda r: r["speedup"])
+    return ordered[(len(ordered) - 1) // 2]
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--herd", default=os.path.join(ROOT, "build", "herd"))
@@ -50,6 +60,9 @@ def main():
     p.add_argument("--d-model", type=int, default=768)
     p.add_argument("--iters", type=int, default=3)
     p.add_argument("--skip-gpt", action="store_true")
+    p.add_argument("--rounds", type=int, default=1,
+                   help="run each herd/twin pair this many times, alternating, and report the "
+                        "median ratio (steadier on a shared machine)")
     p.add_argument("--json", help="write every figure and ratio to this file")
     a = p.parse_args()
 
@@ -61,38 +74,56 @@ def main():
     if not a.skip_gpt:
         manifest = yaml.safe_load(open(os.path.join(a.data, "manifest.yaml")))
         vocab = manifest["vocab_size"]
+        for kv in a.set:  # herd's model.vocab_size (>= the data's) sizes the twin too
+            if kv.startswith("model.vocab_size="):
+                vocab = int(kv.split("=", 1)[1])
         sets = [f"data.dir={a.data}", f"train.threads={a.threads}"] + a.set
         hj = os.path.join(tmp, "train.json")
         cmd = [a.herd, "bench", "train", a.gpt, "--steps", str(a.steps), "--json", hj]
         for s in sets:
             cmd += ["--set", s]
-        print(run(cmd, env))
-        herd = read_json(hj)[0]
-        twin_sets = [s for s in a.set if s.split("=", 1)[0].split(".")[0] in ("model", "train", "optimizer")]
+        twin_sets = [s for s in a.set if s.split("=", 1)[0].split(".")[0] in ("model", "train", "optimizer", "data")
+                     and not s.startswith("data.dir=")]
         tcmd = [py, TWINS, "--threads", str(a.threads), "gpt-step", a.gpt, "--vocab", str(vocab),
                 "--steps", str(a.steps)]
         for s in twin_sets:
             tcmd += ["--set", s]
-        twin = json.loads(run(tcmd, env).strip().splitlines()[-1])
-        ratio = herd["units_per_s"] / twin["tokens_per_s"]
-        out["gpt"] = {"herd": herd, "twin": twin, "speedup": ratio}
+        rounds = []
+        for _ in range(a.rounds):
+            print(run(cmd, env))
+            herd = read_json(hj)[0]
+            twin = json.loads(run(tcmd, env).strip().splitlines()[-1])
+            rounds.append({"herd": herd, "twin": twin,
+                           "speedup": herd["units_per_s"] / twin["tokens_per_s"]})
+        pick = median_round(rounds)
+        herd, twin, ratio = pick["herd"], pick["twin"], pick["speedup"]
+        out["gpt"] = dict(pick, config=a.gpt, rounds=[r["speedup"] for r in rounds])
         print(f"GPT step ({os.path.basename(a.gpt)}): herd {herd['units_per_s']:.0f} tok/s, "
-              f"PyTorch eager {twin['tokens_per_s']:.0f} tok/s -> {ratio:.2f}x; herd MFU "
-              f"{100 * herd['mfu']:.1f}% of the {herd['peak_flops'] / 1e9:.0f} GFLOP/s sgemm peak\n")
+              f"PyTorch eager {twin['tokens_per_s']:.0f} tok/s -> {ratio:.2f}x "
+              f"(rounds: {fmt_rounds(rounds)}); "
+              f"herd MFU {100 * herd['mfu']:.1f}% of the {herd['peak_flops'] / 1e9:.0f} GFLOP/s "
+              f"sgemm peak\n")
 
-    for mixer in a.mixers.split(","):
+    for mixer in [m for m in a.mixers.split(",") if m]:
         bj = os.path.join(tmp, f"{mixer}.json")
-        print(run([a.herd, "bench", "blocks", "--mixers", mixer, "--lengths", str(a.length),
-                   "--d-model", str(a.d_model), "--iters", str(a.iters), "--json", bj], env))
-        herd = read_json(bj)[0]
-        twin = json.loads(run([py, TWINS, "--threads", str(a.threads), "mixer", mixer, "--length",
-                               str(a.length), "--d-model", str(a.d_model), "--iters", str(a.iters)],
-                              env).strip().splitlines()[-1])
-        ratio = twin["fwd_bwd_ms"] / herd["fwd_bwd_ms"]
-        out["mixers"].append({"mixer": mixer, "herd": herd, "twin": twin, "speedup": ratio})
+        hcmd = [a.herd, "bench", "blocks", "--mixers", mixer, "--lengths", str(a.length),
+                "--d-model", str(a.d_model), "--iters", str(a.iters), "--json", bj]
+        tcmd = [py, TWINS, "--threads", str(a.threads), "mixer", mixer, "--length", str(a.length),
+                "--d-model", str(a.d_model), "--iters", str(a.iters)]
+        rounds = []
+        for _ in range(a.rounds):
+            print(run(hcmd, env))
+            herd = read_json(bj)[0]
+            twin = json.loads(run(tcmd, env).strip().splitlines()[-1])
+            rounds.append({"herd": herd, "twin": twin,
+                           "speedup": twin["fwd_bwd_ms"] / herd["fwd_bwd_ms"]})
+        pick = median_round(rounds)
+        herd, twin, ratio = pick["herd"], pick["twin"], pick["speedup"]
+        out["mixers"].append(dict(pick, mixer=mixer, rounds=[r["speedup"] for r in rounds]))
         print(f"{mixer} mixer L={a.length} d={a.d_model}: herd fwd+bwd {herd['fwd_bwd_ms']:.0f} ms, "
               f"PyTorch eager {twin['fwd_bwd_ms']:.0f} ms -> {ratio:.2f}x "
-              f"(fwd {twin['fwd_ms'] / herd['fwd_ms']:.2f}x)\n")
+              f"(fwd {twin['fwd_ms'] / herd['fwd_ms']:.2f}x; rounds: "
+              f"{fmt_rounds(rounds)})\n")
 
     if a.json:
         os.makedirs(os.path.dirname(os.path.abspath(a.json)), exist_ok=True)

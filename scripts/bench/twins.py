@@ -251,11 +251,12 @@ def run_mixer(a):
 
 def run_gpt_step(a):
     cfg = load_yaml(a.config)
-    m_cfg, t_cfg, o_cfg = cfg["model"], cfg.get("train", {}), cfg.get("optimizer", {})
+    m_cfg, t_cfg, o_cfg = cfg["model"], cfg.setdefault("train", {}), cfg.get("optimizer", {})
+    d_cfg = cfg.setdefault("data", {})
     for kv in a.set or []:
         key, val = kv.split("=", 1)
         sec, name = key.split(".", 1)
-        {"model": m_cfg, "train": t_cfg, "optimizer": o_cfg}[sec][name] = yaml.safe_load(val)
+        {"model": m_cfg, "train": t_cfg, "optimizer": o_cfg, "data": d_cfg}[sec][name] = yaml.safe_load(val)
     torch.manual_seed(0)
     model = GptTwin(m_cfg, a.vocab)
     # herd's groups: weight decay on matrices except the embeddings.
@@ -266,7 +267,7 @@ def run_gpt_step(a):
                              {"params": no_decay, "weight_decay": 0.0}],
                             lr=o_cfg.get("lr", 3e-4), betas=tuple(betas), eps=o_cfg.get("eps", 1e-8))
     B = t_cfg.get("batch_size", 8)
-    T = cfg.get("data", {}).get("seq_len") or m_cfg["max_seq_len"]
+    T = d_cfg.get("seq_len") or m_cfg["max_seq_len"]
     clip = t_cfg.get("grad_clip", 1.0)
     gen = torch.Generator().manual_seed(1)
 

@@ -83,6 +83,12 @@ void add_train_bench(CLI::App* bench) {
   cmd->add_option("--warmup-steps", a->warmup_steps, "Untimed steps first")
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--json", a->json, "Also write the figures to this JSON file");
+  cmd->add_option("--profile", a->profile_dir,
+                  "Afterwards, profile --profile-steps more steps in a separate run (from a fresh "
+                  "model, so the first includes warm-up): DIR/train.json and the ops with the "
+                  "most self time");
+  cmd->add_option("--profile-steps", a->profile_steps, "Steps of the profiled run")
+      ->check(CLI::PositiveNumber);
   cmd->footer(
       "Example:\n  herd bench train configs/quickstart.yaml --steps 20\n"
       "  herd bench train configs/gpt-125m.yaml --set data.dir=runs/data/fortunes "

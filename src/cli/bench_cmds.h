@@ -17,9 +17,9 @@ struct BlocksArgs {
 void run_blocks_bench(const BlocksArgs& a);
 
 struct TrainArgs {
-  std::string config, json, run_dir;
+  std::string config, json, run_dir, profile_dir;
   std::vector<std::string> overrides;
-  int64_t steps = 10, warmup_steps = 2;
+  int64_t steps = 10, warmup_steps = 2, profile_steps = 3;
 };
 void run_train_bench(const TrainArgs& a);
 

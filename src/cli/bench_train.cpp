@@ -10,6 +10,7 @@
 
 #include "cli/bench_cmds.h"
 #include "cli/bench_common.h"
+#include "cli/bench_profile.h"
 #include "core/error.h"
 #include "core/mem_stats.h"
 #include "train/runtime.h"
@@ -113,6 +114,20 @@ void run_train_bench(const TrainArgs& a) {
                                  .num("peak_rss_mb", peak_rss_mb)
                                  .num("peak_tensor_mb", peak_tensor_mb)});
     std::cout << "wrote " << a.json << "\n";
+  }
+  if (!a.profile_dir.empty()) {
+    Config pcfg = load_config(a.config, [&] {
+      auto o2 = overrides;
+      o2.push_back(str("train.steps=", a.profile_steps));
+      return o2;
+    }());
+    TempRunDir ptmp;
+    RunOptions po = o;
+    po.run_dir = ptmp.path;
+    std::printf("\nprofile  %lld steps of a fresh run (self time summed over them)\n",
+                static_cast<long long>(a.profile_steps));
+    profile_once([&] { train(pcfg, po); },
+                 (std::filesystem::path(a.profile_dir) / "train.json").string(), std::cout, 16);
   }
 }
 
