@@ -21,12 +21,13 @@ namespace ops = herd::ops;
 struct Case {
   int64_t B, C, L, K;
   bool bias, transposed;
+  bool dy_rows = false;  // upstream gradient contiguous [B, C, L] (as the blocks' split gives)
 };
 
 std::string name(const Case& c, torch::ScalarType dt) {
   std::ostringstream s;
   s << "B" << c.B << " C" << c.C << " L" << c.L << " K" << c.K << (c.bias ? " bias" : "")
-    << (c.transposed ? " transposed" : "") << " " << dt;
+    << (c.transposed ? " transposed" : "") << (c.dy_rows ? " dy rows" : "") << " " << dt;
   return s.str();
 }
 
@@ -41,6 +42,13 @@ std::vector<Case> cases() {
   out.push_back({2, 4, 65, 64, false, true});  // widest supported filter
   out.push_back({1, 32, 65, 4, true, true});   // transposed: two full channel tiles
   out.push_back({2, 37, 40, 3, true, true});   // and a partial one
+  // Contiguous dy: the wide (64-channel) tiles of transposed x, full and partial, with dy
+  // read 16 steps at a time, and the tap-by-tap dx rows.
+  out.push_back({2, 100, 40, 3, true, true, true});
+  out.push_back({1, 128, 65, 4, false, true, true});
+  out.push_back({3, 5, 3, 7, true, true, true});
+  out.push_back({2, 3, 33, 5, true, false, true});
+  out.push_back({1, 4, 2, 3, true, false, true});  // L < K
   return out;
 }
 
@@ -58,7 +66,8 @@ Inputs make(const Case& c, torch::ScalarType dt, torch::Device dev = torch::kCPU
   in.x = c.transposed ? in.x_leaf.transpose(1, 2) : in.x_leaf;
   in.w = torch::randn({c.C, 1, c.K}, o).requires_grad_(true);
   if (c.bias) in.b = torch::randn({c.C}, o).requires_grad_(true);
-  in.g = torch::randn({c.B, c.L, c.C}, o).transpose(1, 2);
+  in.g = c.dy_rows ? torch::randn({c.B, c.C, c.L}, o)
+                   : torch::randn({c.B, c.L, c.C}, o).transpose(1, 2);
   return in;
 }
 
