@@ -36,6 +36,38 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x) {
   return attend(qkv[0], qkv[1], qkv[2]);
 }
 
+std::shared_ptr<MixerCache> AttentionImpl::allocate_cache(int64_t batch, int64_t max_len,
+                                                          const torch::TensorOptions& options) {
+  HERD_CHECK(causal, "attention: cached generation needs a causal stack");
+  auto c = std::make_shared<KvCache>();
+  c->max_len = max_len;
+  c->k = torch::zeros({batch, n_head, max_len, d_model / n_head}, options);
+  c->v = torch::zeros_like(c->k);
+  return c;
+}
+
+torch::Tensor AttentionImpl::attend_cached(const torch::Tensor& q, const torch::Tensor& k,
+                                           const torch::Tensor& v, KvCache& c) {
+  const int64_t B = q.size(0), T = q.size(1), dh = d_model / n_head, n = c.length + T;
+  HERD_CHECK(n <= c.max_len, "generate: ", n, " positions exceed the cache's ", c.max_len);
+  auto heads = [&](const torch::Tensor& t) { return t.view({B, T, n_head, dh}).transpose(1, 2); };
+  c.k.narrow(2, c.length, T).copy_(heads(k));
+  c.v.narrow(2, c.length, T).copy_(heads(v));
+  auto keys = c.k.narrow(2, 0, n), values = c.v.narrow(2, 0, n);
+  std::optional<torch::Tensor> mask;  // new position i sees cached positions <= length + i
+  if (T > 1)
+    mask = torch::arange(n, q.options().dtype(torch::kLong)).unsqueeze(0) <=
+           (torch::arange(T, q.options().dtype(torch::kLong)) + c.length).unsqueeze(1);
+  auto o = at::scaled_dot_product_attention(heads(q), keys, values, mask, 0.0, false);
+  c.length = n;
+  return out_proj(o.transpose(1, 2).reshape({B, T, d_model}));
+}
+
+torch::Tensor AttentionImpl::step(const torch::Tensor& x, MixerCache& cache) {
+  auto qkv = project_qkv(x).chunk(3, -1);
+  return attend_cached(qkv[0], qkv[1], qkv[2], dynamic_cast<KvCache&>(cache));
+}
+
 SequenceMixer make_attention(const MixerContext& ctx, cfg::ConfigMap& options) {
   const int64_t n_head = options.get_int("n_head", ctx.n_head, 1);
   const bool causal = options.get_bool("causal", ctx.causal);

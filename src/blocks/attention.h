@@ -6,6 +6,11 @@
 
 namespace herd {
 
+// Keys and values of the positions so far, [B, H, max_len, d_head].
+struct KvCache : MixerCache {
+  torch::Tensor k, v;
+};
+
 class AttentionImpl : public SequenceMixerImpl {
  public:
   AttentionImpl(int64_t d_model, int64_t n_head, bool causal, bool bias = true);
@@ -14,6 +19,13 @@ class AttentionImpl : public SequenceMixerImpl {
   // variants (Primer) that transform q, k, v between projection and attention.
   torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v);
   torch::Tensor project_qkv(const torch::Tensor& x);  // [B, L, 3D]
+  // Causal generation: a KV cache; step() attends the new positions to every cached one.
+  std::shared_ptr<MixerCache> allocate_cache(int64_t batch, int64_t max_len,
+                                             const torch::TensorOptions& options) override;
+  torch::Tensor step(const torch::Tensor& x, MixerCache& cache) override;
+  // attend() for T new positions: appends k, v to the cache, masks causally within them.
+  torch::Tensor attend_cached(const torch::Tensor& q, const torch::Tensor& k,
+                              const torch::Tensor& v, KvCache& cache);
 
   int64_t d_model, n_head;
   bool causal;

@@ -55,6 +55,30 @@ torch::Tensor H3Impl::shift_conv(const torch::Tensor& k) {
   return ops::long_conv({k, ssm_k_kernel(std::min(N, L)), ssm_k_D});
 }
 
+std::shared_ptr<MixerCache> H3Impl::allocate_cache(int64_t batch, int64_t max_len,
+                                                   const torch::TensorOptions& opt) {
+  if (options.head_dim != 1) return SequenceMixerImpl::allocate_cache(batch, max_len, opt);
+  torch::NoGradGuard no_grad;
+  auto c = std::make_shared<H3Cache>();
+  c->max_len = max_len;
+  const int64_t N = std::min(options.d_state, max_len);
+  c->shift = ConvStream(ssm_k_kernel(N), ssm_k_D.detach(), batch, max_len);
+  auto [Ct, dA] = kernel->discretized();
+  c->diag = DiagSSMStream(Ct, dA, D.detach(), batch);
+  return c;
+}
+
+torch::Tensor H3Impl::step(const torch::Tensor& u, MixerCache& cache) {
+  if (options.head_dim != 1) return SequenceMixerImpl::step(u, cache);
+  auto& c = dynamic_cast<H3Cache&>(cache);
+  auto q = q_proj(u).transpose(1, 2);  // (B, D, T)
+  auto k = c.shift.push(k_proj(u).transpose(1, 2));
+  auto v = v_proj(u).transpose(1, 2);
+  auto y = c.diag.push(k * v) * q;
+  c.length += u.size(1);
+  return output_linear(y.transpose(1, 2));
+}
+
 SequenceMixer make_h3(const MixerContext& ctx, cfg::ConfigMap& opt) {
   H3Options o;
   o.d_model = ctx.d_model;

@@ -24,10 +24,20 @@ struct H3Options {
   double dt_min = 0.001, dt_max = 0.1;
 };
 
+// The shift SSM's input stream (N taps) and the diagonal SSM's recurrent state.
+struct H3Cache : MixerCache {
+  ConvStream shift;
+  DiagSSMStream diag;
+};
+
 class H3Impl : public SequenceMixerImpl {
  public:
   explicit H3Impl(const H3Options& o);
   torch::Tensor forward(const torch::Tensor& u) override;  // [B, L, D] -> [B, L, D]
+  // Generation with the recurrent step (head_dim 1; other head dims rerun forward()).
+  std::shared_ptr<MixerCache> allocate_cache(int64_t batch, int64_t max_len,
+                                             const torch::TensorOptions& options) override;
+  torch::Tensor step(const torch::Tensor& u, MixerCache& cache) override;
   // longconv(k; K_shift, ssm_k_D) for k (B, D, L): the shift kernel has only d_state nonzero
   // taps, so the convolution takes just those (an FFT of length L + N - 1, not 2L).
   torch::Tensor shift_conv(const torch::Tensor& k);

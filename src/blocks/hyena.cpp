@@ -50,6 +50,35 @@ torch::Tensor HyenaImpl::forward(const torch::Tensor& u) {
   return out_proj(v.transpose(1, 2));
 }
 
+std::shared_ptr<MixerCache> HyenaImpl::allocate_cache(int64_t batch, int64_t max_len,
+                                                      const torch::TensorOptions&) {
+  const int64_t D = options.d_model, N = options.order;
+  HERD_CHECK(max_len <= options.l_max, "hyena: generation length ", max_len, " exceeds l_max ",
+             options.l_max);
+  torch::NoGradGuard no_grad;
+  auto c = std::make_shared<HyenaCache>();
+  c->max_len = max_len;
+  c->short_conv =
+      ShortConvStream(short_filter->weight.detach(), short_filter->bias.detach(), batch);
+  auto k = filter_fn->filter(max_len).reshape({D, N - 1, max_len});
+  auto skip = filter_fn->bias.view({D, N - 1});
+  for (int64_t o = 0; o < N - 1; ++o)
+    c->steps.emplace_back(k.select(1, o).contiguous(), skip.select(1, o).contiguous(), batch,
+                          max_len);
+  return c;
+}
+
+torch::Tensor HyenaImpl::step(const torch::Tensor& u, MixerCache& cache) {
+  auto& c = dynamic_cast<HyenaCache&>(cache);
+  const int64_t D = options.d_model, N = options.order;
+  auto z = c.short_conv.push(in_proj(u).transpose(1, 2));  // (B, (N+1)D, T)
+  auto x = z.split(D, 1);
+  auto v = x[N];
+  for (int64_t o = 0; o < N - 1; ++o) v = c.steps[o].push(v * x[N - 1 - o]);
+  c.length += u.size(1);
+  return out_proj((v * x[0]).transpose(1, 2));
+}
+
 SequenceMixer make_hyena(const MixerContext& ctx, cfg::ConfigMap& opt) {
   HyenaOptions o;
   o.d_model = ctx.d_model;

@@ -25,10 +25,19 @@ struct HyenaOptions {
   bool modulate = true;
 };
 
+// The short-conv tail and one input stream per recurrence step (filters generated once).
+struct HyenaCache : MixerCache {
+  ShortConvStream short_conv;
+  std::vector<ConvStream> steps;  // order - 1
+};
+
 class HyenaImpl : public SequenceMixerImpl {
  public:
   explicit HyenaImpl(const HyenaOptions& o);
   torch::Tensor forward(const torch::Tensor& u) override;  // [B, L, D] -> [B, L, D]
+  std::shared_ptr<MixerCache> allocate_cache(int64_t batch, int64_t max_len,
+                                             const torch::TensorOptions& options) override;
+  torch::Tensor step(const torch::Tensor& u, MixerCache& cache) override;
 
   HyenaOptions options;
   torch::nn::Linear in_proj{nullptr}, out_proj{nullptr};  // D -> (N+1)D, D -> D

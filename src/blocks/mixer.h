@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <string>
 
+#include "blocks/inference.h"
 #include "config/node.h"
 
 namespace herd {
@@ -24,6 +25,13 @@ struct MixerContext {
 class SequenceMixerImpl : public torch::nn::Module {
  public:
   virtual torch::Tensor forward(const torch::Tensor& x) = 0;
+  // Generation (causal mixers; blocks/inference.h): a cache for `batch` sequences of up to
+  // max_len positions, and step(), which takes the next T >= 1 positions [B, T, D] and returns
+  // the mixer's output there, equal to forward() over the whole prefix. The defaults keep the
+  // input history and rerun forward(); mixers with a state of their own override both.
+  virtual std::shared_ptr<MixerCache> allocate_cache(int64_t batch, int64_t max_len,
+                                                     const torch::TensorOptions& options);
+  virtual torch::Tensor step(const torch::Tensor& x, MixerCache& cache);
 };
 using SequenceMixer = std::shared_ptr<SequenceMixerImpl>;
 

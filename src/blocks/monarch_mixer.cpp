@@ -53,6 +53,34 @@ torch::Tensor MonarchMixerImpl::forward(const torch::Tensor& u) {
   return out_linear(y.transpose(1, 2));
 }
 
+std::shared_ptr<MixerCache> MonarchMixerImpl::allocate_cache(int64_t batch, int64_t max_len,
+                                                             const torch::TensorOptions&) {
+  HERD_CHECK(!options.bidirectional, "m2: cached generation needs the causal mixer");
+  HERD_CHECK(max_len <= options.l_max, "m2: generation length ", max_len, " exceeds l_max ",
+             options.l_max);
+  torch::NoGradGuard no_grad;
+  auto c = std::make_shared<MonarchMixerCache>();
+  c->max_len = max_len;
+  c->short_conv =
+      ShortConvStream(short_filter->weight.detach(), short_filter->bias.detach(), batch);
+  c->conv = ConvStream(filter_fn->filter(max_len), filter_fn->bias.detach(), batch, max_len);
+  if (filter_fn2)
+    c->residual_conv =
+        ConvStream(filter_fn2->filter(max_len), filter_fn2->bias.detach(), batch, max_len);
+  return c;
+}
+
+torch::Tensor MonarchMixerImpl::step(const torch::Tensor& u, MixerCache& cache) {
+  auto& c = dynamic_cast<MonarchMixerCache&>(cache);
+  const int64_t D = options.d_model;
+  auto z = c.short_conv.push(in_linear(u).transpose(1, 2));  // (B, 3D, T): x1, x2, v
+  auto x = z.split(D, 1);
+  auto y = c.conv.push(x[2] * x[0]) * x[1];
+  if (filter_fn2) y = y + c.residual_conv.push(u.transpose(1, 2));
+  c.length += u.size(1);
+  return out_linear(y.transpose(1, 2));
+}
+
 SequenceMixer make_m2(const MixerContext& ctx, cfg::ConfigMap& opt) {
   MonarchMixerOptions o;
   o.d_model = ctx.d_model;

@@ -28,10 +28,19 @@ struct MonarchMixerOptions {
   bool modulate = true;
 };
 
+// Causal M2 generation: the short-conv tail and the two long convolutions' input streams.
+struct MonarchMixerCache : MixerCache {
+  ShortConvStream short_conv;
+  ConvStream conv, residual_conv;
+};
+
 class MonarchMixerImpl : public SequenceMixerImpl {
  public:
   explicit MonarchMixerImpl(const MonarchMixerOptions& o);
   torch::Tensor forward(const torch::Tensor& u) override;  // [B, L, D] -> [B, L, D]
+  std::shared_ptr<MixerCache> allocate_cache(int64_t batch, int64_t max_len,
+                                             const torch::TensorOptions& options) override;
+  torch::Tensor step(const torch::Tensor& u, MixerCache& cache) override;
 
   MonarchMixerOptions options;
   ops::ImplicitFilter filter_fn{nullptr}, filter_fn2{nullptr};  // filter_fn2: residual conv

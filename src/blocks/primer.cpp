@@ -21,7 +21,7 @@ PrimerMDHAImpl::PrimerMDHAImpl(int64_t d_model_, int64_t n_head_, int64_t dconv_
       conv->weight.fill_(1.0);
     } else {
       conv->weight.fill_(0.5 / static_cast<double>(dconv_width));
-      conv->weight.select(2, dconv_width - 1).fill_(0.5);
+      conv->weight.select(2, causal ? dconv_width - 1 : (dconv_width - 1) / 2).fill_(0.5);
     }
     return conv;
   };
@@ -34,9 +34,38 @@ torch::Tensor PrimerMDHAImpl::forward(const torch::Tensor& x) {
   // One grouped conv over the packed [B, 3D, L] projection: channel blocks q; k; v line up
   // with the concatenated filters.
   auto qkv = project_qkv(x).transpose(1, 2);
-  auto w = torch::cat({q_dconv->weight, k_dconv->weight, v_dconv->weight}, 0);  // (3D, 1, K)
-  auto parts = ops::short_conv(qkv, w).transpose(1, 2).contiguous().chunk(3, -1);
+  auto parts = dconv(qkv).transpose(1, 2).contiguous().chunk(3, -1);
   return attend(parts[0], parts[1], parts[2]);
+}
+
+torch::Tensor PrimerMDHAImpl::dconv(const torch::Tensor& qkv) {
+  if (causal) return ops::short_conv(qkv, dconv_weight());
+  // Bidirectional: centred taps, (K-1)/2 zeros before the sequence and K-1-(K-1)/2 after.
+  const int64_t left = (dconv_width - 1) / 2, right = dconv_width - 1 - left, zero = 0, one = 1;
+  return torch::conv1d(torch::constant_pad_nd(qkv, {left, right}), dconv_weight(), {},
+                       at::IntArrayRef(one), at::IntArrayRef(zero), at::IntArrayRef(one),
+                       qkv.size(1));
+}
+
+torch::Tensor PrimerMDHAImpl::dconv_weight() const {
+  return torch::cat({q_dconv->weight, k_dconv->weight, v_dconv->weight}, 0);
+}
+
+std::shared_ptr<MixerCache> PrimerMDHAImpl::allocate_cache(int64_t batch, int64_t max_len,
+                                                           const torch::TensorOptions& options) {
+  auto kv =
+      std::dynamic_pointer_cast<KvCache>(AttentionImpl::allocate_cache(batch, max_len, options));
+  auto c = std::make_shared<PrimerCache>();
+  static_cast<KvCache&>(*c) = *kv;
+  c->dconv = ShortConvStream(dconv_weight().detach().to(options), {}, batch);
+  return c;
+}
+
+torch::Tensor PrimerMDHAImpl::step(const torch::Tensor& x, MixerCache& cache) {
+  auto& c = dynamic_cast<PrimerCache&>(cache);
+  auto qkv = c.dconv.push(project_qkv(x).transpose(1, 2));  // [B, 3D, T]
+  auto parts = qkv.transpose(1, 2).contiguous().chunk(3, -1);
+  return attend_cached(parts[0], parts[1], parts[2], c);
 }
 
 SequenceMixer make_primer(const MixerContext& ctx, cfg::ConfigMap& options) {

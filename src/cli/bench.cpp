@@ -104,6 +104,7 @@ void add_bench(CLI::App& app) {
   add_ops(bench);
   add_blocks(bench);
   add_train_bench(bench);
+  add_generate_bench(bench);
 }
 
 }  // namespace herd::cli

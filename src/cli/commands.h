@@ -15,6 +15,9 @@ void add_prepare(CLI::App& app);
 void add_prepare_images(CLI::App& prepare);  // under `herd prepare`
 void add_conformance(CLI::App& app);
 void add_bench(CLI::App& app);
-void add_dist_selftest(CLI::App& app);  // hidden: used by the tests
+void add_generate_bench(CLI::App* bench);  // `herd bench generate`, bench_generate.cpp
+void add_import(CLI::App& app);            // src/cli/import.cpp
+void add_export(CLI::App& app);            // src/cli/import.cpp
+void add_dist_selftest(CLI::App& app);     // hidden: used by the tests
 
 }  // namespace herd::cli

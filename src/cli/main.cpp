@@ -20,6 +20,8 @@ int main(int argc, char** argv) {
   herd::cli::add_prepare(app);
   herd::cli::add_conformance(app);
   herd::cli::add_bench(app);
+  herd::cli::add_import(app);
+  herd::cli::add_export(app);
   herd::cli::add_dist_selftest(app);
   try {
     app.parse(argc, argv);

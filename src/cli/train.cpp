@@ -1,4 +1,4 @@
-// herd train / herd eval / herd generate / herd config check: the run-level subcommands.
+// herd train / herd eval / herd config check: the run-level subcommands (generate: generate.cpp).
 #include <filesystem>
 #include <iostream>
 
@@ -57,18 +57,6 @@ void add_train(CLI::App& app) {
   });
 }
 
-// Builds the GPT a checkpoint was trained with and loads its weights (for sampling).
-static Gpt load_checkpoint_gpt(const ckpt::Checkpoint& ck, const Runtime& rt) {
-  Config cfg = parse_config(ck.config, ck.file("config.yaml"));
-  HERD_CHECK(cfg.model.stack == "gpt", ck.path, ": model.stack is ", cfg.model.stack,
-             "; herd generate samples from gpt checkpoints only");
-  Gpt model(cfg.model);
-  ckpt::load_model(ck, *model);
-  model->to(rt.device, rt.param_dtype);
-  model->eval();
-  return model;
-}
-
 void add_eval(CLI::App& app) {
   auto* cmd = app.add_subcommand(
       "eval", "Validation metrics of a checkpoint (loss and perplexity, or accuracy)");
@@ -93,47 +81,6 @@ void add_eval(CLI::App& app) {
     std::cout << "checkpoint " << ck.path << " step " << ck.state.step << "\n";
     for (const auto& [name, v] : task->evaluate(task->config().train.eval_batches, EvalShard{}))
       std::cout << "val_" << name << " " << v << "\n";
-  });
-}
-
-void add_generate(CLI::App& app) {
-  auto* cmd = app.add_subcommand("generate", "Sample text from a checkpoint");
-  struct Args {
-    std::string checkpoint, prompt;
-    int64_t max_tokens = 64, top_k = 40;
-    double temperature = 0.8;
-    uint64_t seed = 0;
-  };
-  auto args = std::make_shared<Args>();
-  cmd->add_option("--checkpoint", args->checkpoint, "Checkpoint directory")->required();
-  cmd->add_option("--prompt", args->prompt, "Text to continue (default: start a new document)");
-  cmd->add_option("--max-tokens", args->max_tokens, "Tokens to generate")
-      ->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
-  cmd->add_option("--temperature", args->temperature, "0 for greedy")
-      ->check(CLI::Range(0.0, 100.0));
-  cmd->add_option("--top-k", args->top_k, "Sample among the k likeliest tokens (0: all)")
-      ->check(CLI::NonNegativeNumber);
-  cmd->add_option("--seed", args->seed, "Sampling seed");
-  cmd->footer(
-      "Example:\n  herd generate --checkpoint runs/quickstart/checkpoints/latest --prompt \"The \" "
-      "--max-tokens 80");
-  cmd->callback([args] {
-    std::string path = args->checkpoint;
-    // Accept the checkpoints directory or its `latest` pointer as well as one checkpoint.
-    if (fs::path(path).filename() == "latest" || fs::is_regular_file(fs::path(path) / "latest")) {
-      auto dir =
-          fs::path(path).filename() == "latest" ? fs::path(path).parent_path() : fs::path(path);
-      auto found = ckpt::find_latest(dir.string());
-      HERD_CHECK(found, path, ": no complete checkpoint found");
-      path = *found;
-    }
-    auto ck = ckpt::open(path);
-    HERD_CHECK(!ck.state.tokenizer_file.empty(), path, ": checkpoint has no tokenizer.model");
-    auto tok = data::Tokenizer::load(ck.file(ck.state.tokenizer_file));
-    Runtime rt = Runtime::from(TrainConfig{});
-    Gpt model = load_checkpoint_gpt(ck, rt);
-    SampleRequest r{args->prompt, args->max_tokens, args->temperature, args->top_k, args->seed};
-    std::cout << sample_text(model, tok, rt, r) << std::endl;
   });
 }
 

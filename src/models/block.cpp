@@ -65,6 +65,13 @@ torch::Tensor BlockImpl::forward(const torch::Tensor& x) {
   return forward_stream({x, {}}).value();
 }
 
+torch::Tensor BlockImpl::step(const torch::Tensor& x, MixerCache& cache) {
+  HERD_CHECK(!post_norm, "generate: cached steps need a pre-norm (GPT) block");
+  auto y = x + mixer->step(ln_1(x), cache);
+  const auto normed = ln_2(y);
+  return y + (mlp ? mlp(normed) : glu_mlp(normed));
+}
+
 torch::nn::ModuleList make_blocks(const ModelConfig& cfg, bool causal) {
   HERD_CHECK(static_cast<int64_t>(cfg.layers.size()) == cfg.n_layer, "model.layers: plan has ",
              cfg.layers.size(), " entries for ", cfg.n_layer, " layers");

@@ -33,6 +33,9 @@ class BlockImpl : public torch::nn::Module {
   Residual forward_stream(const Residual& x);
   // The same on a plain tensor, the result added up.
   torch::Tensor forward(const torch::Tensor& x);
+  // Cached generation (pre-norm): the block at the next T positions x [B, T, D], the mixer
+  // reading and extending its cache (blocks/inference.h).
+  torch::Tensor step(const torch::Tensor& x, MixerCache& cache);
 
   bool post_norm = false, mixer_residual = true;
   torch::nn::LayerNorm ln_1{nullptr};  // absent when !mixer_residual

@@ -37,6 +37,28 @@ torch::Tensor GptImpl::hidden(const torch::Tensor& tokens) {
   return final_norm(run_blocks(h, {x, {}}), ln_f);
 }
 
+InferenceState GptImpl::start_inference(int64_t batch, int64_t max_len) {
+  HERD_CHECK(max_len >= 1 && max_len <= cfg.max_seq_len, "generate: cache length ", max_len,
+             " outside [1, model.max_seq_len ", cfg.max_seq_len, "]");
+  InferenceState s;
+  s.max_len = max_len;
+  const auto opt = wte->weight.options().requires_grad(false);
+  for (const auto& block : *h)
+    s.layers.push_back(block->as<BlockImpl>()->mixer->allocate_cache(batch, max_len, opt));
+  return s;
+}
+
+torch::Tensor GptImpl::step(const torch::Tensor& tokens, InferenceState& s) {
+  const int64_t T = tokens.size(1);
+  HERD_CHECK(s.length + T <= s.max_len, "generate: ", s.length + T,
+             " positions exceed the cache's ", s.max_len);
+  auto x = wte(tokens);
+  if (wpe) x = x + wpe(torch::arange(s.length, s.length + T, tokens.options()));
+  for (size_t i = 0; i < h->size(); ++i) x = h[i]->as<BlockImpl>()->step(x, *s.layers[i]);
+  s.length += T;
+  return torch::nn::functional::linear(ln_f(x), head_weight());
+}
+
 const torch::Tensor& GptImpl::head_weight() const {
   return lm_head ? lm_head->weight : wte->weight;
 }

@@ -16,6 +16,12 @@ namespace herd {
 using GptBlockImpl = BlockImpl;
 using GptBlock = Block;
 
+// Generation state: one cache per layer and the positions consumed (blocks/inference.h).
+struct InferenceState {
+  std::vector<std::shared_ptr<MixerCache>> layers;
+  int64_t length = 0, max_len = 0;
+};
+
 class GptImpl : public torch::nn::Module {
  public:
   explicit GptImpl(const ModelConfig& cfg);
@@ -26,6 +32,12 @@ class GptImpl : public torch::nn::Module {
   torch::Tensor loss(const torch::Tensor& tokens, const torch::Tensor& targets);
   // tokens [B, T] -> the final norm's output [B, T, D], what the LM head multiplies.
   torch::Tensor hidden(const torch::Tensor& tokens);
+  // Caches for `batch` sequences of up to max_len (<= max_seq_len) tokens, in the model's
+  // dtype and device.
+  InferenceState start_inference(int64_t batch, int64_t max_len);
+  // Logits [B, T, V] of the next T tokens [B, T], as forward() over the whole prefix gives
+  // them, computed from the caches (a prompt is one call, then one token per call).
+  torch::Tensor step(const torch::Tensor& tokens, InferenceState& state);
   // The LM head's weight (V, D): lm_head's, or wte's when tied.
   const torch::Tensor& head_weight() const;
 

@@ -53,13 +53,17 @@ DiagSSMKernelImpl::DiagSSMKernelImpl(int64_t H, int64_t N, const std::string& me
   A_imag = register_parameter("A_imag", imag.to(def).contiguous());
 }
 
-torch::Tensor DiagSSMKernelImpl::forward(int64_t L) {
-  AutocastOff fp32(log_dt.device().type());
+std::pair<torch::Tensor, torch::Tensor> DiagSSMKernelImpl::discretized() {
   auto dt = torch::exp(log_dt).unsqueeze(-1);  // (H, 1)
   auto A = torch::complex(-torch::exp(inv_A_real), A_imag);
   auto dtA = A * dt;
   auto Ct = torch::view_as_complex(B) * torch::view_as_complex(C[0]) * dt / (1 - dtA / 2);
-  auto dA = (1 + dtA / 2) / (1 - dtA / 2);
+  return {Ct, (1 + dtA / 2) / (1 - dtA / 2)};
+}
+
+torch::Tensor DiagSSMKernelImpl::forward(int64_t L) {
+  AutocastOff fp32(log_dt.device().type());
+  auto [Ct, dA] = discretized();
   // dA^l as exp(l log dA) with the principal log, as the reference's log-Vandermonde product.
   return ssm_vandermonde(Ct, torch::log(dA), L);
 }

@@ -55,11 +55,13 @@ class DiagSSMKernelImpl : public torch::nn::Module {
   // log_dt ~ U[log dt_min, log dt_max]; B = 1; C ~ complex normal (times B).
   DiagSSMKernelImpl(int64_t H, int64_t N, const std::string& measure, double dt_min, double dt_max);
   torch::Tensor forward(int64_t L);  // (H, L)
-  torch::Tensor C;                   // (1, H, N/2, 2) (re, im)
-  torch::Tensor log_dt;              // (H)
-  torch::Tensor B;                   // (H, N/2, 2) (re, im)
-  torch::Tensor inv_A_real;          // (H, N/2)
-  torch::Tensor A_imag;              // (H, N/2)
+  // (Ct, dA), complex (H, N/2): K[l] = 2 Re(sum_n Ct_n dA_n^l); the recurrent form for generation.
+  std::pair<torch::Tensor, torch::Tensor> discretized();
+  torch::Tensor C;           // (1, H, N/2, 2) (re, im)
+  torch::Tensor log_dt;      // (H)
+  torch::Tensor B;           // (H, N/2, 2) (re, im)
+  torch::Tensor inv_A_real;  // (H, N/2)
+  torch::Tensor A_imag;      // (H, N/2)
 };
 TORCH_MODULE(DiagSSMKernel);
 

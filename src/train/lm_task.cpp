@@ -121,11 +121,11 @@ std::string sample_text(Gpt& model, const data::Tokenizer& tok, const Runtime& r
   o.seed = r.seed;
   o.context = model->cfg.max_seq_len;
   o.stop_token = tok.eos_id();
-  auto fn = [&](const torch::Tensor& x) {
+  std::vector<int64_t> out;
+  {
     AutocastScope autocast(rt);
-    return model->forward(x.to(rt.device));
-  };
-  auto out = sample_tokens(fn, ids, o);
+    out = sample_tokens_cached(*model, ids, o);  // per-layer caches (blocks/inference.h)
+  }
   model->train();
   std::vector<int> text_ids;
   for (int64_t id : out)
