@@ -34,7 +34,9 @@ TEST(PrimerBidirectional, DconvIsCentredAndCausalStaysCausal) {
       m->to(torch::kFloat64);
       // The 0.5 init sits on the current position's tap.
       const int64_t current = causal ? K - 1 : (K - 1) / 2;
-      if (K > 1) EXPECT_DOUBLE_EQ(m->q_dconv->weight[0][0][current].item<double>(), 0.5);
+      if (K > 1) {
+        EXPECT_DOUBLE_EQ(m->q_dconv->weight[0][0][current].item<double>(), 0.5);
+      }
       for (auto* conv : {&m->q_dconv, &m->k_dconv, &m->v_dconv})
         (*conv)->weight.copy_(torch::randn_like((*conv)->weight));
       auto qkv = torch::randn({2, 24, 9}, torch::kFloat64);

@@ -289,7 +289,8 @@ ReferenceCheckpoint read_reference_checkpoint(RefSource source, const std::strin
     }
   }
   HERD_CHECK(!out.tensors.empty(), path, ": no tensors found");
-  if (source == RefSource::M2 && !out.model_config) {
+  // A default YAML::Node is defined (null): test IsNull, not truthiness.
+  if (source == RefSource::M2 && (!out.model_config || out.model_config.IsNull())) {
     const fs::path cj = fs::path(path).parent_path() / "config.json";
     if (fs::is_regular_file(cj)) out.model_config = load_json_or_yaml(cj.string());
   }

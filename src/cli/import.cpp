@@ -3,6 +3,7 @@
 #include <iomanip>
 #include <iostream>
 
+#include "ckpt/export.h"
 #include "ckpt/import.h"
 #include "ckpt/reference_check.h"
 #include "cli/commands.h"
