@@ -83,7 +83,7 @@ def blocks_table(out):
     head = "| mixer | L |" + "".join(f" {n} fwd+bwd ms |" for n, _ in have)
     head += " fused fwd ms | fused peak MB |"
     if "baseline" in index:
-        head += " speedup over baseline |"
+        head += " baseline peak MB | speedup over baseline |"
     s = head + "\n|" + "---|" * (head.count("|") - 1) + "\n"
     for k in keys:
         f = index["fused"][k]
@@ -94,7 +94,8 @@ def blocks_table(out):
         s += f" {f['fwd_ms']:.0f} | {f['peak_mb']:.0f} |"
         if "baseline" in index:
             b = index["baseline"].get(k)
-            s += f" {b['fwd_bwd_ms'] / f['fwd_bwd_ms']:.2f}x |" if b else " — |"
+            s += (f" {b['peak_mb']:.0f} | {b['fwd_bwd_ms'] / f['fwd_bwd_ms']:.2f}x |" if b
+                  else " — | — |")
         s += "\n"
     return s
 
