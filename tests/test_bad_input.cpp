@@ -162,8 +162,9 @@ TEST(BadInput, Checkpoints) {
   const std::string ck = dir + "/run/checkpoints/step_00000002";
   const std::string run = dir + "/run";
   // wrong model shape
-  expect_rejected(str("train ", cfg, " --run-dir ", run, " --resume auto --set model.n_layer=3 "
-                                     "--set train.steps=4"),
+  expect_rejected(str("train ", cfg, " --run-dir ", run,
+                      " --resume auto --set model.n_layer=3 "
+                      "--set train.steps=4"),
                   {"model.n_layer differs from the checkpoint's"}, {run});
   expect_rejected(str("eval ", cfg, " --checkpoint ", dir, "/nowhere"), {dir + "/nowhere"}, {run});
   // corrupt, truncated, missing file

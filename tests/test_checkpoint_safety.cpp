@@ -19,8 +19,8 @@ using trust::read_text;
 
 // A run of `steps` steps with a checkpoint every 2; returns its checkpoints dir.
 std::string trained_run(const std::string& dir, int64_t steps, int64_t keep_last = 5) {
-  const std::string cfg = trust::tiny_yaml(
-      dir, steps, str("checkpoint:\n  every: 2\n  keep_last: ", keep_last, "\n"));
+  const std::string cfg =
+      trust::tiny_yaml(dir, steps, str("checkpoint:\n  every: 2\n  keep_last: ", keep_last, "\n"));
   train(load_config(cfg), {dir + "/run", "", 0, true});
   return dir + "/run/checkpoints";
 }
@@ -99,9 +99,9 @@ TEST(CheckpointSafety, NoValidCheckpointIsAnErrorNotAFreshStart) {
   flip_bytes(ck + "/step_00000002/model.pt", 64);
   const auto before = trust::snapshot(dir + "/run");
   std::string out;
-  EXPECT_EQ(test::run_herd(str("train ", dir, "/tiny.yaml --run-dir ", dir, "/run --resume auto"),
-                           &out),
-            1);
+  EXPECT_EQ(
+      test::run_herd(str("train ", dir, "/tiny.yaml --run-dir ", dir, "/run --resume auto"), &out),
+      1);
   EXPECT_NE(out.find("herd: error: " + ck + ": no valid checkpoint to resume (" + ck +
                      "/step_00000002: model.pt: checksum"),
             std::string::npos)

@@ -50,7 +50,8 @@ TEST(RunSafety, ARunDirWithCheckpointsIsRefusedUnlessResumeOrOverwrite) {
   EXPECT_THROW(train(load_config(cfg), {dir + "/run", "", 0, true}), Error);
   EXPECT_EQ(trust::snapshot(dir + "/run"), before);
 
-  ASSERT_EQ(test::run_herd(str("train ", cfg, " --run-dir ", dir, "/run --overwrite --set "
+  ASSERT_EQ(test::run_herd(str("train ", cfg, " --run-dir ", dir,
+                               "/run --overwrite --set "
                                "train.steps=3 --set checkpoint.every=1"),
                            &out),
             0)
@@ -83,10 +84,10 @@ TEST(RunSafety, ResumingPastTrainStepsIsRefused) {
   train(load_config(cfg), {dir + "/run", "", 0, true});
   const auto before = trust::snapshot(dir + "/run");
   std::string out;
-  EXPECT_EQ(test::run_herd(str("train ", cfg, " --run-dir ", dir,
-                               "/run --resume auto --set train.steps=2"),
-                           &out),
-            1);
+  EXPECT_EQ(
+      test::run_herd(
+          str("train ", cfg, " --run-dir ", dir, "/run --resume auto --set train.steps=2"), &out),
+      1);
   EXPECT_NE(out.find("step_00000004: checkpoint is at step 4, past train.steps 2; raise "
                      "train.steps"),
             std::string::npos)

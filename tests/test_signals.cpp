@@ -66,7 +66,8 @@ TEST(Signals, SigtermFinishesTheStepCheckpointsAndExits75) {
   EXPECT_EQ(read_text(dir + "/rc"), "75\n") << log;
   const int64_t step = stopped_step(log, "SIGTERM");
   ASSERT_GE(step, 3) << log;
-  const std::string ck = dir + "/run/checkpoints/" + str("step_", std::string(8 - std::to_string(step).size(), '0'), step);
+  const std::string ck = dir + "/run/checkpoints/" +
+                         str("step_", std::string(8 - std::to_string(step).size(), '0'), step);
   EXPECT_NE(log.find("resume with --resume auto (exit status 75)"), std::string::npos) << log;
   EXPECT_EQ(ckpt::verify(ck), "");
   // Resumed, it ends where an uninterrupted run ends, to the bit.
@@ -74,7 +75,8 @@ TEST(Signals, SigtermFinishesTheStepCheckpointsAndExits75) {
   auto resumed = train(two_more, {dir + "/run", "auto", 0, true});
   EXPECT_EQ(resumed.start_step, step);
   auto straight = train(two_more, {dir + "/straight", "", 0, true});
-  auto a = trust::weights_of(resumed.last_checkpoint), b = trust::weights_of(straight.last_checkpoint);
+  auto a = trust::weights_of(resumed.last_checkpoint),
+       b = trust::weights_of(straight.last_checkpoint);
   for (const auto& [name, t] : a) EXPECT_TRUE(torch::equal(t, b.at(name))) << name;
 }
 
@@ -185,8 +187,10 @@ TEST(DistEnvSafety, SbatchWithoutSrunIsExplainedAtOnce) {
                                 {"MASTER_PORT", "31337"}});
   EXPECT_EQ(port.master_port, 31337);
   EXPECT_EQ(port.master_addr, "n1");
-  auto dflt = dist::detect_env(
-      {{"SLURM_PROCID", "1"}, {"SLURM_NTASKS", "2"}, {"SLURM_STEPID", "0"}, {"SLURM_NODELIST", "n1"}});
+  auto dflt = dist::detect_env({{"SLURM_PROCID", "1"},
+                                {"SLURM_NTASKS", "2"},
+                                {"SLURM_STEPID", "0"},
+                                {"SLURM_NODELIST", "n1"}});
   EXPECT_EQ(dflt.master_port, 29500);
   auto agent = dist::detect_env({{"RANK", "0"},
                                  {"WORLD_SIZE", "2"},
@@ -204,9 +208,9 @@ TEST(DistEnvSafety, ARendezvousThatFailsIsOneLine) {
   const std::string dir = test::temp_dir("dist_noport");
   const std::string cfg = trust::tiny_yaml(dir, 2, "  dist_timeout_s: 3\n");
   std::string out;
-  const int rc = trust::shell(str("RANK=1 WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=1 ",
-                                  HERD_BINARY, " train ", cfg, " --run-dir ", dir, "/run >", dir,
-                                  "/out.log 2>&1"));
+  const int rc =
+      trust::shell(str("RANK=1 WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=1 ", HERD_BINARY,
+                       " train ", cfg, " --run-dir ", dir, "/run >", dir, "/out.log 2>&1"));
   out = read_text(dir + "/out.log");
   EXPECT_EQ(rc, 1) << out;
   EXPECT_NE(out.find("herd: error: rank 1: rendezvous at 127.0.0.1:1 failed"), std::string::npos)
@@ -223,10 +227,10 @@ TEST(DistEnvSafety, UnderTorchrunNoSecondStore) {
   if (!fs::exists(torchrun)) GTEST_SKIP() << torchrun << " not found (scripts/setup.sh makes it)";
   const std::string dir = test::temp_dir("dist_torchrun_agent");
   const std::string cfg = trust::tiny_yaml(dir, 2, "  dist_timeout_s: 60\n");
-  const int rc = trust::shell(str(torchrun, " --nnodes 1 --nproc_per_node 2 --master_addr 127.0.0.1",
-                                  " --master_port ", dist::free_port(),
-                                  " --no-python ", HERD_BINARY, " train ", cfg, " --run-dir ", dir,
-                                  "/run >", dir, "/out.log 2>&1"));
+  const int rc =
+      trust::shell(str(torchrun, " --nnodes 1 --nproc_per_node 2 --master_addr 127.0.0.1",
+                       " --master_port ", dist::free_port(), " --no-python ", HERD_BINARY,
+                       " train ", cfg, " --run-dir ", dir, "/run >", dir, "/out.log 2>&1"));
   const std::string out = read_text(dir + "/out.log");
   EXPECT_EQ(rc, 0) << out;
   EXPECT_EQ(out.find("herd: error"), std::string::npos) << out;

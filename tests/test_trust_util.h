@@ -26,13 +26,12 @@ inline std::string read_text(const std::string& path) {
 // Writes dir/tiny.yaml (a 2-layer GPT, fp32 on the CPU) and returns its path.
 inline std::string tiny_yaml(const std::string& dir, int64_t steps, const std::string& extra = "") {
   const std::string path = dir + "/tiny.yaml";
-  test::write_text(path,
-                   str("model:\n  d_model: 32\n  n_layer: 2\n  n_head: 4\n  max_seq_len: 32\n",
-                       "data:\n  dir: ", test::fortunes_dataset(), "\n",
-                       "optimizer:\n  lr: 3.0e-3\nschedule:\n  warmup_steps: 3\n",
-                       "train:\n  steps: ", steps, "\n  batch_size: 8\n  micro_batch_size: 4\n",
-                       "  device: cpu\n  eval_batches: 2\n  sample_tokens: 0\n  threads: 1\n",
-                       extra));
+  test::write_text(
+      path, str("model:\n  d_model: 32\n  n_layer: 2\n  n_head: 4\n  max_seq_len: 32\n",
+                "data:\n  dir: ", test::fortunes_dataset(), "\n",
+                "optimizer:\n  lr: 3.0e-3\nschedule:\n  warmup_steps: 3\n",
+                "train:\n  steps: ", steps, "\n  batch_size: 8\n  micro_batch_size: 4\n",
+                "  device: cpu\n  eval_batches: 2\n  sample_tokens: 0\n  threads: 1\n", extra));
   return path;
 }
 
@@ -73,8 +72,8 @@ inline std::map<std::string, std::pair<uintmax_t, int64_t>> snapshot(const std::
   if (!fs::exists(dir)) return out;
   for (const auto& e : fs::recursive_directory_iterator(dir))
     if (e.is_regular_file())
-      out[e.path().string()] = {e.file_size(),
-                                static_cast<int64_t>(e.last_write_time().time_since_epoch().count())};
+      out[e.path().string()] = {
+          e.file_size(), static_cast<int64_t>(e.last_write_time().time_since_epoch().count())};
   return out;
 }
 

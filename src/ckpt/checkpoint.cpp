@@ -112,7 +112,8 @@ void write_files(const SaveRequest& req, const fs::path& dir) {
         write_checked(path("tokenizer.model"), data::read_file(req.tokenizer_path, "tokenizer"));
     state.tokenizer_file = "tokenizer.model";
   }
-  files["state.yaml"] = write_checked(path("state.yaml"), state_yaml(state, req.optimizer != nullptr));
+  files["state.yaml"] =
+      write_checked(path("state.yaml"), state_yaml(state, req.optimizer != nullptr));
   files["config.yaml"] = write_checked(path("config.yaml"), cfg::to_yaml(req.config));
   write_manifest(dir.string(), files);
   fsync_dir(dir.string());

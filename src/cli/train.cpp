@@ -52,9 +52,9 @@ void add_train(CLI::App& app) {
     o.overwrite = args->overwrite;
     HERD_CHECK(!(args->overwrite && args->resume == "auto"),
                "--overwrite with --resume auto: pick one (continue the run, or start over)");
-    check_run_dir(o.run_dir.empty() ? (fs::path("runs") / fs::path(cfg.source).stem()).string()
-                                    : o.run_dir,
-                  o);
+    check_run_dir(
+        o.run_dir.empty() ? (fs::path("runs") / fs::path(cfg.source).stem()).string() : o.run_dir,
+        o);
     if (args->nproc > 0) {
       if (cfg.train.batch_size % args->nproc != 0)
         throw Error(str(cfg.source, " train.batch_size: ", cfg.train.batch_size,

@@ -75,8 +75,8 @@ DistEnv detect_env(const Vars& v) {
     e.world_size = parse_int(v, "SLURM_NTASKS", 1, 1 << 20, "a positive integer");
     // srun sets the step variables for each task it starts; the batch script itself (one
     // process) has none of them, whatever --ntasks says.
-    const bool in_step = find(v, "SLURM_STEP_ID") || find(v, "SLURM_STEPID") ||
-                         find(v, "SLURM_STEP_NUM_TASKS");
+    const bool in_step =
+        find(v, "SLURM_STEP_ID") || find(v, "SLURM_STEPID") || find(v, "SLURM_STEP_NUM_TASKS");
     HERD_CHECK(e.world_size == 1 || in_step, "environment: SLURM_NTASKS=", e.world_size,
                " but this is the batch script's single process (sbatch without srun): start "
                "one herd per task with `srun herd train ...` inside the script, or use "

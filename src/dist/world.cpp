@@ -72,8 +72,8 @@ World::World(const DistEnv& env, const WorldOptions& o) : env_(env), timeout_s_(
     stop_ = true;
     beat_.join();
     if (dynamic_cast<const Error*>(&e)) throw;
-    throw Error(str("rank ", env_.rank, ": the ", backend_name_, " backend did not come up: ",
-                    first_line(e.what())));
+    throw Error(str("rank ", env_.rank, ": the ", backend_name_,
+                    " backend did not come up: ", first_line(e.what())));
   }
 }
 

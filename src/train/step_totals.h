@@ -23,7 +23,6 @@ struct StepValues {
   double grad_norm = 0;  // 0 without clipping
   Tallies tallies;
   double votes = 0;  // the sum over ranks of vote()
-
 };
 
 // [dist] How the step's figures are added over ranks: `sum` sums a float64 vector in place

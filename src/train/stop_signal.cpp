@@ -36,8 +36,9 @@ void on_signal(int sig) {
   int expected = 0;
   if (g_requested.compare_exchange_strong(expected, sig)) {
     g_first_ns = now_ns();
-    write_stderr("herd: stop requested; finishing this step, then a checkpoint (signal again to "
-                 "abort at once)\n");
+    write_stderr(
+        "herd: stop requested; finishing this step, then a checkpoint (signal again to "
+        "abort at once)\n");
     return;
   }
   if (now_ns() - g_first_ns.load() < kDuplicateNs) return;
@@ -72,10 +73,14 @@ void clear_stop_request() {
 
 std::string signal_name(int sig) {
   switch (sig) {
-    case SIGTERM: return "SIGTERM";
-    case SIGINT: return "SIGINT";
-    case SIGUSR1: return "SIGUSR1";
-    default: return "signal " + std::to_string(sig);
+    case SIGTERM:
+      return "SIGTERM";
+    case SIGINT:
+      return "SIGINT";
+    case SIGUSR1:
+      return "SIGUSR1";
+    default:
+      return "signal " + std::to_string(sig);
   }
 }
 

@@ -204,8 +204,8 @@ TrainResult train(const Config& base_cfg, const RunOptions& given) {
   if (!resume_from && options.overwrite && dp.is_main()) discard_checkpoints(ckpt_dir, -1);
   if (resume_from) {
     auto ck = ckpt::open(*resume_from);
-    HERD_CHECK(ck.state.step <= cfg.train.steps, ck.path, ": checkpoint is at step ",
-               ck.state.step, ", past train.steps ", cfg.train.steps,
+    HERD_CHECK(ck.state.step <= cfg.train.steps, ck.path, ": checkpoint is at step ", ck.state.step,
+               ", past train.steps ", cfg.train.steps,
                "; raise train.steps (--set train.steps=N) to train on, or resume an earlier one");
     check_no_newer(ckpt_dir, ck.state.step, options);
     if (options.overwrite && dp.is_main()) discard_checkpoints(ckpt_dir, ck.state.step);
@@ -221,9 +221,10 @@ TrainResult train(const Config& base_cfg, const RunOptions& given) {
     units_seen = ck.state.tokens_seen;
     if (!options.quiet) log::info("resumed from ", ck.path, " at step ", ck.state.step);
   }
-  dp.setup(model);  // [dist] rank 0's weights everywhere; gradient hooks
+  dp.setup(model);   // [dist] rank 0's weights everywhere; gradient hooks
   if (dp.is_main())  // checked, atomic: a full disk is an error here, not a silently empty file
-    data::write_file_atomic((fs::path(run_dir) / "config.yaml").string(), cfg::to_yaml(cfg.resolved));
+    data::write_file_atomic((fs::path(run_dir) / "config.yaml").string(),
+                            cfg::to_yaml(cfg.resolved));
   // Steps after the resumed one are redone: their old lines go.
   MetricsWriter metrics(dp.is_main() ? (fs::path(run_dir) / "metrics.jsonl").string() : "/dev/null",
                         task->unit(), result.start_step);
@@ -349,8 +350,7 @@ TrainResult train(const Config& base_cfg, const RunOptions& given) {
         log::info("stopped by ",
                   stop_requested() > 0 ? signal_name(stop_requested())
                                        : std::string("a signal to another rank"),
-                  " after step ", done,
-                  "; checkpoint ", result.last_checkpoint,
+                  " after step ", done, "; checkpoint ", result.last_checkpoint,
                   "; resume with --resume auto (exit status ", kExitStopped, ")");
       return result;
     }

@@ -37,8 +37,8 @@ struct TrainResult {
   double val_loss = 0;  // at the end (NaN without a validation split)
   EvalResult val;       // every final evaluation metric
   std::string last_checkpoint;
-  std::string sample;            // the final sample's text (language models)
-  double tokens_per_second = 0;  // units (tokens, images) per second over this process's steps
+  std::string sample;                // the final sample's text (language models)
+  double tokens_per_second = 0;      // units (tokens, images) per second over this process's steps
   std::vector<double> step_seconds;  // wall time of each step run in this process
   int64_t units_per_step = 0;        // tokens (images) per optimizer step, all ranks
   double flops_per_unit = 0;         // training FLOPs per token (config check's formula)
