@@ -6,6 +6,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 bash "$HERD_ROOT/scripts/setup.sh"
 cd "$HERD_ROOT"
 bash scripts/prepare_fortunes.sh runs/data/fortunes
-"$HERD_BUILD/herd" train configs/quickstart.yaml --run-dir runs/quickstart "$@"
+# --resume auto: a second run continues (or just evaluates) instead of being refused.
+"$HERD_BUILD/herd" train configs/quickstart.yaml --run-dir runs/quickstart --resume auto "$@"
 "$HERD_BUILD/herd" eval configs/quickstart.yaml --checkpoint "$(cat runs/quickstart/checkpoints/latest | sed 's|^|runs/quickstart/checkpoints/|')"
 "$HERD_BUILD/herd" generate --checkpoint runs/quickstart/checkpoints --prompt "The " --max-tokens 60 --seed 7

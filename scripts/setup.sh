@@ -6,7 +6,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 
 APT_PACKAGES=(build-essential cmake ninja-build ccache pkg-config python3-venv
   libyaml-cpp-dev libsentencepiece-dev sentencepiece libspdlog-dev libfmt-dev libcli11-dev
-  libgtest-dev libzstd-dev zlib1g-dev libfftw3-dev libjpeg62-turbo-dev libpng-dev
+  libgtest-dev libzstd-dev libxxhash-dev zlib1g-dev libfftw3-dev libjpeg62-turbo-dev libpng-dev
   fortunes fortunes-min dataset-fashion-mnist dict-gcide)
 
 missing=()

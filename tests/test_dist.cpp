@@ -135,6 +135,7 @@ TEST(DistEnv, TorchrunSlurmAndErrors) {
   auto s = dist::detect_env({{"SLURM_PROCID", "5"},
                              {"SLURM_NTASKS", "8"},
                              {"SLURM_LOCALID", "1"},
+                             {"SLURM_STEP_ID", "0"},
                              {"SLURM_JOB_NODELIST", "gpu[07-08,11],cpu1"}});
   EXPECT_EQ(s.source, "slurm");
   EXPECT_EQ(s.rank, 5);

@@ -33,11 +33,12 @@ TEST(StepTotals, SameDoublesAsHostArithmetic) {
 TEST(StepTotals, RankSumRunsOnceOverLossAndTallies) {
   StepTotals totals(1);
   totals.add({torch::tensor(2.0), {{"acc", {torch::tensor(3.0), 4.0}}}});
+  totals.vote(0.0);  // this rank was not asked to stop
   int calls = 0;
   const RankSum ranks{2, [&](torch::Tensor& t) {
                         ++calls;
-                        ASSERT_EQ(t.numel(), 3);  // loss, acc sum, acc count
-                        t = t + torch::tensor({4.0, 5.0, 4.0}, torch::kFloat64);  // rank 1's
+                        ASSERT_EQ(t.numel(), 4);  // loss, acc sum, acc count, stop votes
+                        t = t + torch::tensor({4.0, 5.0, 4.0, 1.0}, torch::kFloat64);  // rank 1's
                       }};
   const auto v = totals.read(torch::tensor(1.5), ranks);
   EXPECT_EQ(calls, 1);
@@ -45,6 +46,7 @@ TEST(StepTotals, RankSumRunsOnceOverLossAndTallies) {
   EXPECT_EQ(v.tallies.at("acc").sum, 8.0);
   EXPECT_EQ(v.tallies.at("acc").count, 8.0);
   EXPECT_EQ(v.grad_norm, 1.5) << "the gradient norm is the same on every rank: not summed";
+  EXPECT_EQ(v.votes, 1.0) << "rank 1 asked to stop: every rank reads it in the same copy";
 }
 
 TEST(StepTotals, ReadValuesKeepsOrderAcrossShapes) {

@@ -1,8 +1,10 @@
 // Versioned, atomic checkpoints (layout: data/formats/checkpoint.md).
 //
 // RUN/checkpoints/step_00000100/ holds model.pt, optimizer.pt, rng.pt, state.yaml,
-// config.yaml and tokenizer.model. It is written under a temporary name, every file and the
-// directory fsynced, then renamed into place; RUN/checkpoints/latest names the newest one.
+// config.yaml, tokenizer.model and, written last, manifest.yaml (size and checksum of each,
+// ckpt/manifest.h). It is written under a temporary name with every write checked, fsynced,
+// then renamed into place; RUN/checkpoints/latest names the newest one. Loading verifies the
+// manifest, so a torn, truncated or bit-flipped checkpoint is refused with the reason.
 #pragma once
 
 #include <torch/torch.h>
@@ -37,7 +39,10 @@ struct SaveRequest {
   int64_t keep_last = 3;
 };
 
-// Writes the checkpoint atomically, updates `latest`, prunes to keep_last. Returns its path.
+// Writes the checkpoint atomically, updates `latest`, prunes to keep_last (never the new one;
+// oldest first, each renamed aside before it is removed) and removes temporaries left by a
+// crashed save. Returns its path. A failed write (full disk) removes the partial copy and
+// throws, naming the file and the reason; earlier checkpoints are untouched.
 std::string save(const SaveRequest& request);
 
 // A loaded checkpoint directory (tensors are read on demand).
@@ -49,12 +54,23 @@ struct Checkpoint {
   std::string file(const std::string& name) const { return path + "/" + name; }
 };
 
-// Reads state.yaml and config.yaml of a checkpoint directory; errors name the file.
+// Verifies the manifest (sizes and checksums), then reads state.yaml and config.yaml of a
+// checkpoint directory; errors name the checkpoint and the reason.
 Checkpoint open(const std::string& path);
-// The newest complete checkpoint under checkpoints_dir, or nullopt when there is none.
+
+// The newest checkpoint that verifies, and the newer ones passed over with their reasons
+// ("step_00000600: model.pt: checksum ... (corrupt)").
+struct ResumePick {
+  std::optional<std::string> path;
+  std::vector<std::string> skipped;
+};
+ResumePick pick_latest(const std::string& checkpoints_dir);
+// pick_latest(), logging a warning for each skipped checkpoint; nullopt when none verifies.
 std::optional<std::string> find_latest(const std::string& checkpoints_dir);
-// Every complete checkpoint, oldest first.
+// Every checkpoint with a manifest whose file sizes match, oldest first (cheap; no checksums).
 std::vector<std::string> list_complete(const std::string& checkpoints_dir);
+// Every step_* directory, complete or not, oldest first.
+std::vector<std::string> list_step_dirs(const std::string& checkpoints_dir);
 
 // Copies weights into `model` by name; every tensor must be present with its shape.
 void load_model(const Checkpoint& ck, torch::nn::Module& model);

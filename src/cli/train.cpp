@@ -8,6 +8,7 @@
 #include "core/log.h"
 #include "dist/launcher.h"
 #include "models/stack.h"
+#include "train/stop_signal.h"
 #include "train/trainer.h"
 
 namespace herd::cli {
@@ -20,6 +21,7 @@ void add_train(CLI::App& app) {
     std::vector<std::string> overrides;
     int64_t stop_after = 0;
     int nproc = 0;
+    bool overwrite = false;
   };
   auto args = std::make_shared<Args>();
   cmd->add_option("config", args->config, "YAML config")->required()->check(CLI::ExistingFile);
@@ -33,14 +35,26 @@ void add_train(CLI::App& app) {
   cmd->add_option("--set", args->overrides, "Override a config value: key.path=value (repeatable)");
   cmd->add_option("--run-dir", args->run_dir, "Run directory (default: runs/<config name>)");
   cmd->add_option("--resume", args->resume,
-                  "auto (newest checkpoint in the run dir, if any) or a checkpoint path");
+                  "auto (newest valid checkpoint in the run dir, if any) or a checkpoint path");
+  cmd->add_flag("--overwrite", args->overwrite,
+                "Start over in a run dir that holds checkpoints, deleting them (without it such a "
+                "run dir is refused unless --resume is given)");
   cmd->footer(
       "Example:\n  herd train configs/quickstart.yaml --set train.steps=200 --run-dir runs/qs "
-      "--resume auto\n  herd train configs/quickstart.yaml --nproc-per-node 2");
+      "--resume auto\n  herd train configs/quickstart.yaml --nproc-per-node 2\n"
+      "SIGTERM, SIGINT or SIGUSR1 finish the current step, write a checkpoint and exit with "
+      "status 75\n(resume with --resume auto); a second signal aborts at once.");
   cmd->callback([args] {
     Config cfg = load_config(args->config, args->overrides);
     if (!args->resume.empty() && args->resume != "auto" && !fs::is_directory(args->resume))
       throw Error(str("--resume ", args->resume, ": expected auto or a checkpoint directory"));
+    RunOptions o{args->run_dir, args->resume, args->stop_after, false};
+    o.overwrite = args->overwrite;
+    HERD_CHECK(!(args->overwrite && args->resume == "auto"),
+               "--overwrite with --resume auto: pick one (continue the run, or start over)");
+    check_run_dir(
+        o.run_dir.empty() ? (fs::path("runs") / fs::path(cfg.source).stem()).string() : o.run_dir,
+        o);
     if (args->nproc > 0) {
       if (cfg.train.batch_size % args->nproc != 0)
         throw Error(str(cfg.source, " train.batch_size: ", cfg.train.batch_size,
@@ -49,11 +63,12 @@ void add_train(CLI::App& app) {
       dist::LaunchOptions lo;
       lo.nproc = args->nproc;
       lo.args = dist::own_args_without("--nproc-per-node");
-      dist::launch(lo);
+      const int status = dist::launch(lo);
+      if (status != 0) throw ExitStatus(status, "ranks stopped on a signal");
       return;
     }
-    RunOptions o{args->run_dir, args->resume, args->stop_after, false};
-    train(cfg, o);
+    const TrainResult r = train(cfg, o);
+    if (r.stop_signal > 0) throw ExitStatus(kExitStopped, "stopped on a signal");
   });
 }
 

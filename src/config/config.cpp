@@ -193,6 +193,7 @@ void parse_train(cfg::ConfigMap m, TrainConfig& c) {
   c.sample_temperature = m.get_double("sample_temperature", c.sample_temperature, 0.0, 100.0);
   c.sample_top_k = m.get_int("sample_top_k", c.sample_top_k, 0);
   c.threads = m.get_int("threads", c.threads, 0, 1024);
+  c.max_bad_steps = m.get_int("max_bad_steps", c.max_bad_steps, 1);
   c.activation_checkpointing =
       m.get_choice("activation_checkpointing", c.activation_checkpointing, {"none", "layer"});
   c.backend = m.get_choice("backend", c.backend, {"auto", "nccl", "gloo"});
@@ -323,6 +324,7 @@ YAML::Node resolve(const Config& c) {
   r["train"]["backend"] = t.backend;
   r["train"]["dist_timeout_s"] = t.dist_timeout_s;
   r["train"]["bucket_cap_mb"] = t.bucket_cap_mb;
+  r["train"]["max_bad_steps"] = t.max_bad_steps;
   r["checkpoint"]["every"] = c.checkpoint.every;
   r["checkpoint"]["keep_last"] = c.checkpoint.keep_last;
   r["logging"]["every"] = c.logging.every;

@@ -124,6 +124,9 @@ struct TrainConfig {
   double sample_temperature = 0.8;
   int64_t sample_top_k = 40;
   int64_t threads = 0;  // 0: torch default
+  // Steps whose loss or gradient norm is not finite are skipped (no update); this many in a
+  // row stop the run, the last good checkpoint intact.
+  int64_t max_bad_steps = 10;
   // none | layer: each block's activations are recomputed in backward instead of kept
   // (less memory, about one more forward of compute; identical losses).
   std::string activation_checkpointing = "none";

@@ -63,11 +63,24 @@ DistEnv detect_env(const Vars& v) {
       e.master_addr = *addr;
       e.master_port = parse_int(v, "MASTER_PORT", 1, 65535, "a TCP port in [1, 65535]");
     }
+    if (const std::string* agent = find(v, "TORCHELASTIC_USE_AGENT_STORE")) {
+      e.agent_store = *agent == "True" || *agent == "true" || *agent == "1";
+      const std::string* restart = find(v, "TORCHELASTIC_RESTART_COUNT");
+      e.store_prefix = str("herd/", restart ? *restart : "0");
+    }
     return e;
   }
   if (find(v, "SLURM_PROCID") && find(v, "SLURM_NTASKS")) {
     e.source = "slurm";
     e.world_size = parse_int(v, "SLURM_NTASKS", 1, 1 << 20, "a positive integer");
+    // srun sets the step variables for each task it starts; the batch script itself (one
+    // process) has none of them, whatever --ntasks says.
+    const bool in_step =
+        find(v, "SLURM_STEP_ID") || find(v, "SLURM_STEPID") || find(v, "SLURM_STEP_NUM_TASKS");
+    HERD_CHECK(e.world_size == 1 || in_step, "environment: SLURM_NTASKS=", e.world_size,
+               " but this is the batch script's single process (sbatch without srun): start "
+               "one herd per task with `srun herd train ...` inside the script, or use "
+               "--nproc-per-node on one node");
     e.rank = parse_int(v, "SLURM_PROCID", 0, e.world_size - 1,
                        str("an integer in [0, SLURM_NTASKS=", e.world_size, ")"));
     e.local_rank = find(v, "SLURM_LOCALID") ? parse_int(v, "SLURM_LOCALID", 0, e.world_size - 1,

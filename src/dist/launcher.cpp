@@ -4,10 +4,12 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -28,6 +30,44 @@ struct Worker {
   int out_fd = -1;  // read end of the worker's stdout+stderr (ranks > 0), else -1
   std::string partial;
   bool running = true;
+};
+
+// Signals received by the launcher and not yet forwarded (one slot per kind).
+std::atomic<int> g_pending[3];
+constexpr int kForwarded[3] = {SIGTERM, SIGINT, SIGUSR1};
+
+void on_launcher_signal(int sig) {
+  for (int i = 0; i < 3; ++i)
+    if (kForwarded[i] == sig) ++g_pending[i];
+}
+
+// While it lives, the launcher's stop signals are queued for forwarding instead of ending it.
+struct ForwardSignals {
+  struct sigaction old[3];
+  ForwardSignals() {
+    struct sigaction sa {};
+    sa.sa_handler = on_launcher_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    for (int i = 0; i < 3; ++i) {
+      g_pending[i] = 0;
+      sigaction(kForwarded[i], &sa, &old[i]);
+    }
+  }
+  ~ForwardSignals() {
+    for (int i = 0; i < 3; ++i) sigaction(kForwarded[i], &old[i], nullptr);
+  }
+  // Sends each pending signal to every running worker.
+  template <typename Workers>
+  void forward(Workers& workers) {
+    for (int i = 0; i < 3; ++i) {
+      for (int n = g_pending[i].exchange(0); n > 0; --n) {
+        std::fprintf(stderr, "herd: forwarding %s to the ranks\n", strsignal(kForwarded[i]));
+        for (auto& w : workers)
+          if (w.running) kill(w.pid, kForwarded[i]);
+      }
+    }
+  }
 };
 
 std::string describe_status(int status) {
@@ -75,10 +115,14 @@ pid_t spawn(const std::vector<std::string>& args, const std::vector<std::string>
   std::vector<char*> envp;
   for (auto& kv : merged) envp.push_back(kv.data());
   envp.push_back(nullptr);
+  const pid_t parent = getpid();
   const pid_t pid = fork();
   HERD_CHECK(pid >= 0, "launcher: fork failed: ", std::strerror(errno));
   if (pid == 0) {
-    // Child: only async-signal-safe calls until exec.
+    // Child: only async-signal-safe calls until exec. It dies with the launcher, even one
+    // killed with -9 (the check closes the race with a launcher that died before prctl).
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(1);
     if (out_fd >= 0) {
       dup2(out_fd, STDOUT_FILENO);
       dup2(out_fd, STDERR_FILENO);
@@ -128,8 +172,10 @@ std::vector<std::string> own_args_without(const std::string& flag) {
   return out;
 }
 
-void launch(const LaunchOptions& o) {
+int launch(const LaunchOptions& o, int stopped_status) {
   HERD_CHECK(o.nproc >= 1, "--nproc-per-node: expected a positive integer, got ", o.nproc);
+  ForwardSignals signals;
+  int stopped = 0;  // ranks that exited with stopped_status
   const int port = free_port();
   std::vector<Worker> workers(static_cast<size_t>(o.nproc));
   std::fflush(stdout);
@@ -167,6 +213,7 @@ void launch(const LaunchOptions& o) {
     }
     for (auto& w : workers)
       if (w.out_fd >= 0) pump(w, false);
+    signals.forward(workers);
     int status = 0;
     pid_t pid;
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
@@ -174,7 +221,9 @@ void launch(const LaunchOptions& o) {
         if (w.pid != pid || !w.running) continue;
         w.running = false;
         --running;
-        const bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+        const bool was_stopped = WIFEXITED(status) && WEXITSTATUS(status) == stopped_status;
+        stopped += was_stopped;
+        const bool ok = WIFEXITED(status) && (WEXITSTATUS(status) == 0 || was_stopped);
         if (!ok && failure.empty()) {
           failure = str("rank ", w.rank, " (pid ", pid, ") ", describe_status(status));
           for (auto& other : workers)
@@ -196,6 +245,7 @@ void launch(const LaunchOptions& o) {
     close(w.out_fd);
   }
   HERD_CHECK(failure.empty(), failure, "; stopped the other ranks");
+  return stopped > 0 ? stopped_status : 0;
 }
 
 }  // namespace herd::dist

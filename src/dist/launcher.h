@@ -1,6 +1,8 @@
 // `herd train CONFIG --nproc-per-node N`: starts N copies of this herd (one per rank) with
 // torchrun's environment on a free local port, supervises them, and stops them all as soon as
-// one fails.
+// one fails. SIGTERM, SIGINT and SIGUSR1 sent to the launcher are forwarded to every rank (which
+// then stop together after a checkpoint); the ranks die with the launcher (PR_SET_PDEATHSIG),
+// so a launcher killed with -9 leaves no orphans.
 #pragma once
 
 #include <string>
@@ -16,8 +18,9 @@ struct LaunchOptions {
 
 // Runs the workers to the end. When one fails, stops the others (SIGTERM, then SIGKILL after
 // grace_s) and throws "rank R (pid P) exited with status S" (or "was killed by signal N").
-// Ranks > 0 have their output lines prefixed with "[rank R] " on stderr.
-void launch(const LaunchOptions& options);
+// Ranks > 0 have their output lines prefixed with "[rank R] " on stderr. Returns 0, or
+// `stopped_status` when the ranks exited with it (stopped on a signal after a checkpoint).
+int launch(const LaunchOptions& options, int stopped_status = 75);
 
 // This process's argv[1..] from /proc/self/cmdline, minus `--flag V` / `--flag=V`.
 std::vector<std::string> own_args_without(const std::string& flag);

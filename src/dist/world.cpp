@@ -1,5 +1,6 @@
 #include "dist/world.h"
 
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
 #include <chrono>
@@ -16,6 +17,10 @@ constexpr milliseconds kBeatEvery{500};
 
 std::string beat_key(int rank) {
   return str("herd/beat/", rank);
+}
+
+std::string first_line(const std::string& s) {
+  return s.substr(0, s.find('\n'));
 }
 
 std::string to_string(const std::vector<uint8_t>& v) {
@@ -39,25 +44,36 @@ World::World(const DistEnv& env, const WorldOptions& o) : env_(env), timeout_s_(
   const auto timeout = milliseconds(static_cast<int64_t>(timeout_s_ * 1000));
   c10d::TCPStoreOptions so;
   so.port = static_cast<uint16_t>(env_.master_port);
-  so.isServer = env_.rank == 0;
-  so.numWorkers = static_cast<size_t>(env_.world_size);
-  so.waitWorkers = true;
+  so.isServer = env_.rank == 0 && !env_.agent_store;
+  so.numWorkers = env_.agent_store ? std::nullopt : std::optional<size_t>(env_.world_size);
+  so.waitWorkers = !env_.agent_store;
   so.timeout = timeout;
   try {
-    store_ = c10::make_intrusive<c10d::TCPStore>(env_.master_addr, so);
+    auto tcp = c10::make_intrusive<c10d::TCPStore>(env_.master_addr, so);
+    store_ = c10::make_intrusive<c10d::PrefixStore>(env_.store_prefix, tcp);
+    store_->set(beat_key(env_.rank), std::string("0 0"));
   } catch (const std::exception& e) {
     throw Error(str("rank ", env_.rank, ": rendezvous at ", env_.master_addr, ":", env_.master_port,
                     " failed within ", timeout_s_,
-                    " s (train.dist_timeout_s; is rank 0 running and MASTER_ADDR/MASTER_PORT "
-                    "right?): ",
-                    e.what()));
+                    " s (train.dist_timeout_s; is rank 0 running, MASTER_ADDR/MASTER_PORT right "
+                    "and the port free?): ",
+                    first_line(e.what())));
   }
-  store_->set(beat_key(env_.rank), std::string("0 0"));
   beat_ = std::thread([this] { beat_loop(); });
-  if (backend_name_ == "nccl") {
-    pg_ = make_nccl_backend(store_, env_.rank, env_.world_size, timeout, device_);
-  } else {
-    pg_ = make_gloo_backend(store_, env_.rank, env_.world_size, timeout);
+  try {
+    if (backend_name_ == "nccl") {
+      pg_ = make_nccl_backend(store_, env_.rank, env_.world_size, timeout, device_);
+    } else {
+      pg_ = make_gloo_backend(store_, env_.rank, env_.world_size, timeout);
+    }
+  } catch (const std::exception& e) {
+    // The destructor does not run for a constructor that throws: stop the heartbeat here
+    // (a joinable std::thread destroyed would std::terminate the process).
+    stop_ = true;
+    beat_.join();
+    if (dynamic_cast<const Error*>(&e)) throw;
+    throw Error(str("rank ", env_.rank, ": the ", backend_name_,
+                    " backend did not come up: ", first_line(e.what())));
   }
 }
 
@@ -79,8 +95,9 @@ void World::beat_loop() {
   for (int64_t beat = 1; !stop_; ++beat) {
     try {
       store_->set(beat_key(env_.rank), str(beat, " ", seq_.load()));
-    } catch (const std::exception&) {
-      // Rank 0 (the store) is gone; the next collective reports it.
+    } catch (...) {
+      // Rank 0 (the store) is gone; the next collective reports it. Nothing may escape this
+      // thread: an exception leaving it would std::terminate the process.
     }
     for (int i = 0; i < 10 && !stop_; ++i) std::this_thread::sleep_for(kBeatEvery / 10);
   }

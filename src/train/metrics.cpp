@@ -2,8 +2,11 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
+#include <sstream>
 
 #include "core/error.h"
+#include "data/file_util.h"
 
 namespace herd {
 namespace {
@@ -15,10 +18,37 @@ std::string num(double v) {
   return buf;
 }
 
+// The step of a metrics line ({"step":N,...}), or -1.
+int64_t line_step(const std::string& line) {
+  static const std::string key = "{\"step\":";
+  if (line.rfind(key, 0) != 0) return -1;
+  return std::strtoll(line.c_str() + key.size(), nullptr, 10);
+}
+
+// Rewrites `path` (atomically) without the lines of steps after `keep`.
+void drop_steps_after(const std::string& path, int64_t keep) {
+  if (!data::is_regular_file(path)) return;
+  std::istringstream in(data::read_file(path, "metrics file"));
+  std::string kept, line;
+  bool dropped = false;
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
+    if (line_step(line) > keep) {
+      dropped = true;
+      continue;
+    }
+    kept += line + "\n";
+  }
+  if (dropped) data::write_file_atomic(path, kept);
+}
+
 }  // namespace
 
-MetricsWriter::MetricsWriter(const std::string& path, const std::string& unit)
-    : out_(path, std::ios::app), units_(unit == "img" ? "images" : "tokens") {
+MetricsWriter::MetricsWriter(const std::string& path, const std::string& unit,
+                             int64_t keep_through_step)
+    : path_(path), units_(unit == "img" ? "images" : "tokens") {
+  if (keep_through_step >= 0 && path != "/dev/null") drop_steps_after(path, keep_through_step);
+  out_.open(path, std::ios::app);
   HERD_CHECK(out_.good(), path, ": cannot open metrics file for writing");
 }
 
@@ -29,14 +59,19 @@ void MetricsWriter::step(int64_t step, double loss, double lr, double grad_norm,
        << units_ << "\":" << units;
   for (const auto& [name, v] : extra) out_ << ",\"" << name << "\":" << num(v);
   out_ << "}\n";
-  out_.flush();
+  flush();
 }
 
 void MetricsWriter::eval(int64_t step, const std::vector<std::pair<std::string, double>>& results) {
   out_ << "{\"step\":" << step;
   for (const auto& [name, v] : results) out_ << ",\"val_" << name << "\":" << num(v);
   out_ << "}\n";
+  flush();
+}
+
+void MetricsWriter::flush() {
   out_.flush();
+  HERD_CHECK(out_.good(), path_, ": write failed (disk full?)");
 }
 
 ProgressClock::ProgressClock(int64_t steps_to_run, std::string unit)

@@ -12,8 +12,11 @@ namespace herd {
 
 class MetricsWriter {
  public:
-  MetricsWriter(const std::string& path,
-                const std::string& unit = "tok");  // appends (resumed runs continue the file)
+  // Appends: a resumed run continues the file. Lines of steps after `keep_through_step` (the
+  // step resumed from; 0 for a fresh start) are dropped first, as those steps are redone, so
+  // no step appears twice. Negative: keep every line.
+  MetricsWriter(const std::string& path, const std::string& unit = "tok",
+                int64_t keep_through_step = -1);
   // `extra`: further train metrics of the step, e.g. {"mlm_acc", 0.31}. Units are tokens for
   // text and images for image tasks (keys tokens_per_s/tokens or images_per_s/images).
   void step(int64_t step, double loss, double lr, double grad_norm, double units_per_s,
@@ -22,6 +25,9 @@ class MetricsWriter {
   void eval(int64_t step, const std::vector<std::pair<std::string, double>>& results);
 
  private:
+  void flush();  // throws when the line could not be written (full disk)
+
+  std::string path_;
   std::ofstream out_;
   std::string units_;  // "tokens" or "images"
 };

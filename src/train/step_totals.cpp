@@ -35,6 +35,7 @@ StepValues StepTotals::read(const torch::Tensor& grad_norm, const RankSum& ranks
     parts.push_back(t.first.to(device));
     parts.push_back(torch::full({}, t.second, f64));  // a fill, not a host-to-device copy
   }
+  parts.push_back(torch::full({}, vote_, f64));
   torch::Tensor figures = torch::stack(parts);
   if (ranks.sum) ranks.sum(figures);  // [dist] on the device, before the one copy
   std::vector<torch::Tensor> all{figures};
@@ -47,6 +48,7 @@ StepValues StepTotals::read(const torch::Tensor& grad_norm, const RankSum& ranks
     out.tallies[name] = {v[i], v[i + 1]};
     i += 2;
   }
+  out.votes = v[i++];
   if (grad_norm.defined()) out.grad_norm = v[i];
   return out;
 }

@@ -22,6 +22,7 @@ struct StepValues {
   double loss = 0;       // the mean of the micro-steps' losses
   double grad_norm = 0;  // 0 without clipping
   Tallies tallies;
+  double votes = 0;  // the sum over ranks of vote()
 };
 
 // [dist] How the step's figures are added over ranks: `sum` sums a float64 vector in place
@@ -40,9 +41,13 @@ class StepTotals {
   // The step's values, with `grad_norm` (a scalar tensor, or undefined) in the same copy;
   // with `ranks`, the loss is the mean over ranks and the tallies sum every rank's rows.
   StepValues read(const torch::Tensor& grad_norm = {}, const RankSum& ranks = {}) const;
+  // [dist] A host flag (1: "this rank was asked to stop") summed over ranks in the same copy,
+  // so every rank reads the same total and they all stop at the same step.
+  void vote(double v) { vote_ = v; }
 
  private:
   int64_t micro_steps_;
+  double vote_ = 0;
   torch::Tensor loss_;                                               // float64 scalar
   std::map<std::string, std::pair<torch::Tensor, double>> tallies_;  // sum, count
 };

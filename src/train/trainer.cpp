@@ -2,6 +2,8 @@
 
 #include <chrono>
 #include <cmath>
+#include <csignal>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iomanip>
@@ -9,6 +11,7 @@
 #include "ckpt/checkpoint.h"
 #include "config/node.h"
 #include "core/log.h"
+#include "data/file_util.h"
 #include "dist/data_parallel.h"
 #include "models/activation_checkpoint.h"
 #include "train/metrics.h"
@@ -16,6 +19,7 @@
 #include "train/prefetch.h"
 #include "train/schedule.h"
 #include "train/step_totals.h"
+#include "train/stop_signal.h"
 
 namespace herd {
 namespace fs = std::filesystem;
@@ -59,11 +63,124 @@ EvalShard eval_shard(dist::DataParallel& dp) {
   return shard;
 }
 
+// --- Run directory, resume and stop safety ---
+
+int64_t step_of(const std::string& checkpoint_dir) {
+  const std::string name = fs::path(checkpoint_dir).filename().string();
+  return std::strtoll(name.c_str() + 5, nullptr, 10);  // "step_00000100"
+}
+
+// The checkpoint to resume from (nullopt: a fresh start). `auto` takes the newest one that
+// verifies, warning about each newer one passed over; checkpoints none of which verifies are
+// an error, never a silent fresh start.
+std::optional<std::string> resume_source(const std::string& ckpt_dir, const RunOptions& o,
+                                         bool speak) {
+  if (o.resume.empty()) return std::nullopt;
+  if (o.resume != "auto") return o.resume;
+  auto pick = ckpt::pick_latest(ckpt_dir);
+  if (speak)
+    for (const auto& s : pick.skipped) log::warn("skipping checkpoint ", s);
+  if (!pick.path && !pick.skipped.empty())
+    throw Error(str(ckpt_dir, ": no valid checkpoint to resume (", pick.skipped.front(),
+                    "); pass --resume PATH to pick one, or --overwrite to start over"));
+  return pick.path;
+}
+
+// Resuming an older checkpoint of this run would overwrite the newer ones as it goes: refused
+// unless --overwrite (then they are deleted). `auto` skips only checkpoints that failed to
+// verify, which its saves may replace.
+void check_no_newer(const std::string& ckpt_dir, int64_t step, const RunOptions& o) {
+  if (o.resume == "auto" || o.overwrite) return;
+  for (const auto& dir : ckpt::list_complete(ckpt_dir))
+    HERD_CHECK(step_of(dir) <= step, o.resume, ": ", dir,
+               " is newer and would be overwritten as this run goes on; pass --overwrite to "
+               "discard the newer checkpoints, or resume the newest");
+}
+
+// --overwrite: the checkpoints after `after_step` (all for a fresh start) are deleted, each
+// renamed aside first so that nothing takes a half-deleted one for a checkpoint.
+void discard_checkpoints(const std::string& ckpt_dir, int64_t after_step) {
+  for (const auto& dir : ckpt::list_step_dirs(ckpt_dir)) {
+    if (step_of(dir) <= after_step) continue;
+    log::warn("--overwrite: deleting ", dir);
+    const fs::path aside = fs::path(ckpt_dir) / str(".del-", fs::path(dir).filename().string());
+    fs::rename(dir, aside);
+    fs::remove_all(aside);
+  }
+  if (after_step < 0) fs::remove(fs::path(ckpt_dir) / "latest");
+}
+
+// Installs the stop handlers for the scope of a run (tests run several in one process).
+struct StopHandlers {
+  StopHandlers() {
+    clear_stop_request();
+    install_stop_handlers();
+  }
+  ~StopHandlers() { remove_stop_handlers(); }
+};
+
+// Non-finite steps: skipped (no update, gradients zeroed) and counted; max_bad_steps in a
+// row end the run with the checkpoints written so far intact.
+struct BadSteps {
+  int64_t limit, in_a_row = 0, total = 0;
+  // True when the step may be applied.
+  bool accept(double loss, double grad_norm, int64_t step, const std::string& last_checkpoint) {
+    if (std::isfinite(loss) && std::isfinite(grad_norm)) {
+      in_a_row = 0;
+      return true;
+    }
+    ++in_a_row;
+    ++total;
+    log::warn("step ", step, ": loss ", loss, ", gradient norm ", grad_norm,
+              ": not finite, step skipped (", in_a_row, " in a row, ", total, " in all)");
+    HERD_CHECK(in_a_row < limit, "step ", step, ": ", in_a_row,
+               " steps in a row with a non-finite loss or gradient norm (train.max_bad_steps ",
+               limit, "); the run diverged: lower optimizer.lr or raise schedule.warmup_steps. ",
+               last_checkpoint.empty() ? std::string("No checkpoint was written")
+                                       : str("Last good checkpoint: ", last_checkpoint));
+    return false;
+  }
+};
+
+// Test hook (docs/reliability.md): HERD_FAULT_NONFINITE_STEPS=3,4 makes those steps' losses NaN.
+bool injected_nonfinite(int64_t step) {
+  const char* v = std::getenv("HERD_FAULT_NONFINITE_STEPS");
+  for (const char* p = v; p && *p;) {
+    char* end = nullptr;
+    if (std::strtoll(p, &end, 10) == step) return true;
+    if (end == p) return false;
+    p = *end ? end + 1 : end;
+  }
+  return false;
+}
+
+// The L2 norm of all gradients (as clip_grad_norm reports it), without clipping.
+torch::Tensor grad_norm_of(const std::vector<torch::Tensor>& parameters) {
+  std::vector<torch::Tensor> norms;
+  for (const auto& p : parameters)
+    if (p.grad().defined()) norms.push_back(p.grad().norm(2.0));
+  if (norms.empty()) return torch::zeros({}, torch::kFloat64);
+  return norms.size() == 1 ? norms[0] : torch::stack(norms).norm(2.0);
+}
+
 }  // namespace
+
+void check_run_dir(const std::string& run_dir, const RunOptions& o) {
+  if (o.bench || o.overwrite || !o.resume.empty()) return;
+  const auto dirs = ckpt::list_step_dirs((fs::path(run_dir) / "checkpoints").string());
+  if (dirs.empty()) return;
+  throw Error(str(run_dir, ": already holds checkpoints (newest ",
+                  fs::path(dirs.back()).filename().string(),
+                  "); pass --resume auto to continue that run, or --overwrite to start over "
+                  "(deletes them)"));
+}
 
 TrainResult train(const Config& base_cfg, const RunOptions& given) {
   // [dist] Joins the ranks named by the environment (a world of one otherwise); only rank 0
   // logs, writes files and samples.
+  const std::string given_dir = given.run_dir.empty() ? default_run_dir(base_cfg) : given.run_dir;
+  check_run_dir(given_dir, given);  // before anything joins, loads or writes
+  StopHandlers stop_handlers;
   dist::DataParallel dp(base_cfg);
   RunOptions options = given;
   options.quiet |= !dp.is_main();
@@ -83,14 +200,15 @@ TrainResult train(const Config& base_cfg, const RunOptions& given) {
 
   TrainResult result;
   int64_t units_seen = 0;
-  std::optional<std::string> resume_from;
-  if (options.resume == "auto") {
-    resume_from = ckpt::find_latest(ckpt_dir);
-  } else if (!options.resume.empty()) {
-    resume_from = options.resume;
-  }
+  const std::optional<std::string> resume_from = resume_source(ckpt_dir, options, dp.is_main());
+  if (!resume_from && options.overwrite && dp.is_main()) discard_checkpoints(ckpt_dir, -1);
   if (resume_from) {
     auto ck = ckpt::open(*resume_from);
+    HERD_CHECK(ck.state.step <= cfg.train.steps, ck.path, ": checkpoint is at step ", ck.state.step,
+               ", past train.steps ", cfg.train.steps,
+               "; raise train.steps (--set train.steps=N) to train on, or resume an earlier one");
+    check_no_newer(ckpt_dir, ck.state.step, options);
+    if (options.overwrite && dp.is_main()) discard_checkpoints(ckpt_dir, ck.state.step);
     ckpt::check_same_model(ck.config, cfg.resolved, cfg.source);
     HERD_CHECK(ck.state.tokenizer_identity == task->data_identity(), ck.path,
                ": trained on data identified as ", ck.state.tokenizer_identity,
@@ -103,10 +221,13 @@ TrainResult train(const Config& base_cfg, const RunOptions& given) {
     units_seen = ck.state.tokens_seen;
     if (!options.quiet) log::info("resumed from ", ck.path, " at step ", ck.state.step);
   }
-  dp.setup(model);  // [dist] rank 0's weights everywhere; gradient hooks
-  if (dp.is_main()) std::ofstream(fs::path(run_dir) / "config.yaml") << cfg::to_yaml(cfg.resolved);
+  dp.setup(model);   // [dist] rank 0's weights everywhere; gradient hooks
+  if (dp.is_main())  // checked, atomic: a full disk is an error here, not a silently empty file
+    data::write_file_atomic((fs::path(run_dir) / "config.yaml").string(),
+                            cfg::to_yaml(cfg.resolved));
+  // Steps after the resumed one are redone: their old lines go.
   MetricsWriter metrics(dp.is_main() ? (fs::path(run_dir) / "metrics.jsonl").string() : "/dev/null",
-                        task->unit());
+                        task->unit(), result.start_step);
 
   const int64_t total = cfg.train.steps, B = cfg.train.batch_size;
   // [dist] B is global; each rank runs B / world rows in micro-batches of at most mb.
@@ -161,6 +282,7 @@ TrainResult train(const Config& base_cfg, const RunOptions& given) {
   ProgressClock clock(total - result.start_step, task->unit());
   const bool recompute = cfg.train.activation_checkpointing == "layer";
   const RankSum ranks = rank_sum(dp);
+  BadSteps bad{cfg.train.max_bad_steps};
   // [dist] each rank's rows; from here the loader is the prefetch thread's.
   BatchPrefetcher batches([&] { return task->next_batch(B, dp.rank(), dp.size()); },
                           [&] { return task->loader_state(); }, total - result.start_step);
@@ -178,21 +300,27 @@ TrainResult train(const Config& base_cfg, const RunOptions& given) {
         AutocastScope autocast(rt);
         ActivationCheckpointing checkpointing(recompute);
         out = task->loss(batch.slice(m * mb, mb));
+        if (injected_nonfinite(step + 1)) out.loss = out.loss * std::nan("");
       }
       dp.before_backward(m + 1 == accum);  // [dist] all-reduce on the last micro-step only
       (out.loss / static_cast<double>(accum)).backward();
       totals.add(out);
     }
     dp.after_backward();  // [dist] gradients averaged over ranks
-    torch::Tensor norm;
-    if (cfg.train.grad_clip > 0) norm = clip_grad_norm(model.parameters(), cfg.train.grad_clip);
-    // The step's one host sync: loss, tallies ([dist] of the global batch) and gradient norm.
+    const torch::Tensor norm = cfg.train.grad_clip > 0
+                                   ? clip_grad_norm(model.parameters(), cfg.train.grad_clip)
+                                   : grad_norm_of(model.parameters());
+    totals.vote(stop_requested() ? 1.0 : 0.0);  // [dist] any rank asked to stop: all stop here
+    // The step's one host sync: loss, tallies ([dist] of the global batch), gradient norm and
+    // the stop votes.
     const StepValues values = totals.read(norm, ranks);
     const double step_loss = values.loss, grad_norm = values.grad_norm;
     const Tallies& tallies = values.tallies;
-    HERD_CHECK(std::isfinite(step_loss), "step ", step + 1, ": loss is ", step_loss,
-               " (diverged; lower optimizer.lr or raise schedule.warmup_steps)");
-    optimizer->step();
+    if (bad.accept(step_loss, grad_norm, step + 1, result.last_checkpoint)) {
+      optimizer->step();
+    } else {
+      optimizer->zero_grad();
+    }
     dp.after_step(step + 1);  // [dist] debug: all ranks hold the same weights
     loader_state = next.loader_state;
     units_seen += units_per_step;
@@ -201,14 +329,30 @@ TrainResult train(const Config& base_cfg, const RunOptions& given) {
         std::chrono::duration<double>(std::chrono::steady_clock::now() - step_start).count());
     const int64_t done = step + 1;
     clock.tick(units_per_step);
-    const auto step_means = means(tallies);
+    auto step_means = means(tallies);
     for (const auto& [name, v] : step_means) result.step_metrics[name].push_back(v);
+    if (bad.in_a_row > 0) step_means.emplace_back("skipped", 1.0);
+    if (bad.total > 0) step_means.emplace_back("bad_steps", static_cast<double>(bad.total));
     metrics.step(done, step_loss, lr, grad_norm, clock.tokens_per_second(), units_seen, step_means);
     if (!options.quiet &&
         (done % cfg.logging.every == 0 || done == total || done == result.start_step + 1)) {
       std::string extra;
       for (const auto& [name, v] : step_means) extra += str(" | ", name, " ", v);
       log::info(clock.progress_line(done, total, step_loss, lr), extra);
+    }
+    if (values.votes > 0) {  // before this step's evaluation or sample: stop soon
+      checkpoint(done);
+      result.steps = done;
+      result.stop_signal = stop_requested() > 0 ? stop_requested() : SIGTERM;
+      result.bad_steps = bad.total;
+      result.tokens_per_second = clock.tokens_per_second();
+      if (dp.is_main())
+        log::info("stopped by ",
+                  stop_requested() > 0 ? signal_name(stop_requested())
+                                       : std::string("a signal to another rank"),
+                  " after step ", done, "; checkpoint ", result.last_checkpoint,
+                  "; resume with --resume auto (exit status ", kExitStopped, ")");
+      return result;
     }
     if (task->has_eval() && cfg.train.eval_every > 0 && done % cfg.train.eval_every == 0 &&
         done != total)
@@ -228,6 +372,7 @@ TrainResult train(const Config& base_cfg, const RunOptions& given) {
       checkpoint(done);
   }
   result.steps = total;
+  result.bad_steps = bad.total;
   result.tokens_per_second = clock.tokens_per_second();
   if (options.bench) return result;
   if (result.start_step < total || result.last_checkpoint.empty()) checkpoint(total);

@@ -26,6 +26,7 @@ struct RunOptions {
   int64_t stop_after = 0;  // > 0: checkpoint and stop once this step is done (time-boxed jobs)
   bool quiet = false;      // no progress lines (tests)
   bool bench = false;      // herd bench train: no checkpoint, evaluation or sample at the end
+  bool overwrite = false;  // start over in a run dir that holds checkpoints (deletes them)
 };
 
 struct TrainResult {
@@ -36,13 +37,21 @@ struct TrainResult {
   double val_loss = 0;  // at the end (NaN without a validation split)
   EvalResult val;       // every final evaluation metric
   std::string last_checkpoint;
-  std::string sample;            // the final sample's text (language models)
-  double tokens_per_second = 0;  // units (tokens, images) per second over this process's steps
+  std::string sample;                // the final sample's text (language models)
+  double tokens_per_second = 0;      // units (tokens, images) per second over this process's steps
   std::vector<double> step_seconds;  // wall time of each step run in this process
   int64_t units_per_step = 0;        // tokens (images) per optimizer step, all ranks
   double flops_per_unit = 0;         // training FLOPs per token (config check's formula)
+  int stop_signal = 0;               // > 0: stopped on this signal after a checkpoint
+  int64_t bad_steps = 0;             // steps skipped for a non-finite loss or gradient norm
 };
 
+// Throws unless `run_dir` may be trained into with these options: a run dir holding
+// checkpoints needs --resume or --overwrite (never an implicit restart over earlier work).
+void check_run_dir(const std::string& run_dir, const RunOptions& options);
+
+// Installs the stop handlers (train/stop_signal.h); on SIGTERM, SIGINT or SIGUSR1 the run
+// finishes its step, checkpoints and returns with stop_signal set.
 TrainResult train(const Config& cfg, const RunOptions& options);
 
 // Builds the task a checkpoint was trained with (its own config, `cfg`'s data and train
