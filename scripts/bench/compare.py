@@ -40,6 +40,17 @@ def fmt_rounds(rounds):
     return ", ".join(f"{r['speedup']:.2f}" for r in rounds)
 
 
+def alternate(n, env, herd_cmd, herd_json, twin_cmd, speedup):
+    """n rounds of herd then its twin; each round's figures and herd's speedup over the twin."""
+    rounds = []
+    for _ in range(n):
+        print(run(herd_cmd, env))
+        herd = read_json(herd_json)[0]
+        twin = json.loads(run(twin_cmd, env).strip().splitlines()[-1])
+        rounds.append({"herd": herd, "twin": twin, "speedup": speedup(herd, twin)})
+    return rounds
+
+
 def median_round(rounds):
     """The round whose herd/twin ratio is the median (the lower middle one for an even count)."""
     ordered = sorted(rounds, key=lambda r: r["speedup"])
@@ -88,13 +99,8 @@ def main():
                 "--steps", str(a.steps)]
         for s in twin_sets:
             tcmd += ["--set", s]
-        rounds = []
-        for _ in range(a.rounds):
-            print(run(cmd, env))
-            herd = read_json(hj)[0]
-            twin = json.loads(run(tcmd, env).strip().splitlines()[-1])
-            rounds.append({"herd": herd, "twin": twin,
-                           "speedup": herd["units_per_s"] / twin["tokens_per_s"]})
+        rounds = alternate(a.rounds, env, cmd, hj, tcmd,
+                           lambda h, t: h["units_per_s"] / t["tokens_per_s"])
         pick = median_round(rounds)
         herd, twin, ratio = pick["herd"], pick["twin"], pick["speedup"]
         out["gpt"] = dict(pick, config=a.gpt, rounds=[r["speedup"] for r in rounds])
@@ -110,13 +116,8 @@ def main():
                 "--d-model", str(a.d_model), "--iters", str(a.iters), "--json", bj]
         tcmd = [py, TWINS, "--threads", str(a.threads), "mixer", mixer, "--length", str(a.length),
                 "--d-model", str(a.d_model), "--iters", str(a.iters)]
-        rounds = []
-        for _ in range(a.rounds):
-            print(run(hcmd, env))
-            herd = read_json(bj)[0]
-            twin = json.loads(run(tcmd, env).strip().splitlines()[-1])
-            rounds.append({"herd": herd, "twin": twin,
-                           "speedup": twin["fwd_bwd_ms"] / herd["fwd_bwd_ms"]})
+        rounds = alternate(a.rounds, env, hcmd, bj, tcmd,
+                           lambda h, t: t["fwd_bwd_ms"] / h["fwd_bwd_ms"])
         pick = median_round(rounds)
         herd, twin, ratio = pick["herd"], pick["twin"], pick["speedup"]
         out["mixers"].append(dict(pick, mixer=mixer, rounds=[r["speedup"] for r in rounds]))
