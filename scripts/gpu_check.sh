@@ -34,5 +34,20 @@ step bench-blocks-bf16 150 "$B/herd" bench blocks --device cuda --dtype bfloat16
   --lengths 1024,4096,16384 --json "$OUT/blocks-cuda-bf16.json"
 step bench-blocks-fp32 120 "$B/herd" bench blocks --device cuda --lengths 1024,8192 \
   --json "$OUT/blocks-cuda-fp32.json"
+# Training on the GPU (needs a prepared dataset: carry runs/data/fortunes to the machine).
+DATA="$HERD_ROOT/runs/data/fortunes"
+if [ -f "$DATA/manifest.yaml" ]; then
+  G=(--set "data.dir=$DATA" --set model.vocab_size=50257 --set train.device=cuda
+     --set train.precision=bf16 --set train.batch_size=8 --set train.micro_batch_size=8)
+  step bench-train-gpt125m 150 "$B/herd" bench train configs/gpt-125m.yaml "${G[@]}" \
+    --set data.seq_len=1024 --steps 10 --json "$OUT/train-gpt125m-cuda.json"
+  step bench-train-hyena153m 150 "$B/herd" bench train configs/hyena-153m.yaml "${G[@]}" \
+    --set data.seq_len=1024 --steps 10 --json "$OUT/train-hyena153m-cuda.json"
+  step train-gpt125m-nccl 200 "$B/herd" train configs/gpt-125m.yaml "${G[@]}" \
+    --set data.seq_len=1024 --set train.steps=50 --set train.backend=nccl \
+    --run-dir "$OUT/run-gpt125m" --overwrite
+else
+  echo "[gpu] no $DATA: training steps skipped" | tee -a "$OUT/steps.txt"; status=1
+fi
 echo "[gpu] done (status $status); results in $OUT"
 exit $status
