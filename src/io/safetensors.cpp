@@ -121,7 +121,9 @@ SafeTensors parse_safetensors(const std::string& bytes, const std::string& name)
       continue;
     }
     const std::string where = str(name, ": tensor \"", key, "\"");
-    HERD_CHECK(v.IsMap() && v["dtype"].IsScalar() && v["shape"].IsSequence() &&
+    // Presence first: yaml-cpp throws its own InvalidNode when asked the type of a missing key.
+    HERD_CHECK(v.IsMap() && v["dtype"] && v["shape"] && v["data_offsets"] &&
+                   v["dtype"].IsScalar() && v["shape"].IsSequence() &&
                    v["data_offsets"].IsSequence() && v["data_offsets"].size() == 2,
                where,
                ": expected {\"dtype\": str, \"shape\": [int...], \"data_offsets\": [begin, end]}");
