@@ -2,7 +2,6 @@
 // (block reductions of the row sums); dgamma/dbeta from kAddLayerNormParamBlocks fixed row
 // blocks (one thread per (block, column)) summed in block order by a second kernel, so the
 // sums do not depend on scheduling (no atomics).
-#include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -11,19 +10,11 @@
 
 #include "kernels/add_layer_norm.cuh"
 #include "kernels/block_reduce.cuh"
+#include "kernels/device_type.cuh"
 
 namespace herd::kernels {
 namespace {
 
-// bfloat16 travels as uint16_t through the torch-free interface; the kernels see the real type.
-template <typename T>
-struct Device {
-  using type = T;
-};
-template <>
-struct Device<uint16_t> {
-  using type = __nv_bfloat16;
-};
 template <typename T>
 using Acc = std::conditional_t<std::is_same_v<T, double>, double, float>;
 
@@ -136,8 +127,8 @@ template <typename T, typename TD>
 int add_layer_norm_forward_cuda(const T* h, const TD* delta, const T* gamma, const T* beta,
                                 double eps, T* s, T* y, void* mean, void* rstd, int64_t rows,
                                 int64_t D, void* stream) {
-  using DT = typename Device<T>::type;
-  using DD = typename Device<TD>::type;
+  using DT = DeviceType<T>;
+  using DD = DeviceType<TD>;
   if (rows == 0 || D == 0) return 0;
   forward_kernel<DT, DD>
       <<<static_cast<unsigned>(rows), kThreads, 0, static_cast<cudaStream_t>(stream)>>>(
@@ -152,7 +143,7 @@ template <typename T>
 int add_layer_norm_backward_cuda(const T* s, const T* gamma, const void* mean, const void* rstd,
                                  const T* dy, const T* ds_in, T* ds, T* dgamma, T* dbeta,
                                  void* partial, int64_t rows, int64_t D, void* stream) {
-  using DT = typename Device<T>::type;
+  using DT = DeviceType<T>;
   using A = Acc<DT>;
   if (rows == 0 || D == 0) return 0;
   auto st = static_cast<cudaStream_t>(stream);

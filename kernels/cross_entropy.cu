@@ -1,7 +1,6 @@
 // CUDA launcher for kernels/cross_entropy.cuh: one block per row of a chunk's logits; the
 // threads stride over the vocabulary for the max (with its first index), the exp-sum and the
 // gradient, each reduced over the block in a fixed order.
-#include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
 #include <cstdint>
@@ -9,19 +8,11 @@
 
 #include "kernels/block_reduce.cuh"
 #include "kernels/cross_entropy.cuh"
+#include "kernels/device_type.cuh"
 
 namespace herd::kernels {
 namespace {
 
-// bfloat16 travels as uint16_t through the torch-free interface; the kernels see the real type.
-template <typename T>
-struct Device {
-  using type = T;
-};
-template <>
-struct Device<uint16_t> {
-  using type = __nv_bfloat16;
-};
 template <typename T>
 using Acc = std::conditional_t<std::is_same_v<T, double>, double, float>;
 
@@ -62,7 +53,7 @@ template <typename T>
 int cross_entropy_rows_cuda(T* z, int64_t rows, int64_t V, const int64_t* targets,
                             int64_t ignore_index, double scale, bool grad, void* loss,
                             int64_t* argmax, void* stream) {
-  using D = typename Device<T>::type;
+  using D = DeviceType<T>;
   if (rows == 0 || V == 0) return 0;
   rows_kernel<D><<<static_cast<unsigned>(rows), kThreads, 0, static_cast<cudaStream_t>(stream)>>>(
       reinterpret_cast<D*>(z), V, targets, ignore_index, scale, grad, static_cast<Acc<D>*>(loss),

@@ -2,7 +2,6 @@
 // executor whose for_each is a grid-stride kernel over a device lambda, whose transforms are
 // batched cuFFT plans (cached per length, rows, precision and device) and whose channel_sum
 // is one block per channel summing in a fixed order (no atomics).
-#include <cuda_bf16.h>
 #include <cuda_runtime.h>
 #include <cufft.h>
 
@@ -12,19 +11,11 @@
 #include <tuple>
 #include <type_traits>
 
+#include "kernels/device_type.cuh"
 #include "kernels/long_conv.cuh"
 
 namespace herd::kernels {
 namespace {
-
-template <typename T>
-struct Device {
-  using type = T;
-};
-template <>
-struct Device<uint16_t> {
-  using type = __nv_bfloat16;
-};
 
 template <typename F>
 __global__ void each_kernel(int64_t n, F f) {
@@ -120,8 +111,8 @@ struct CudaExec {
 
 // The interface type (uint16_t for bfloat16) as the device type: same layout, field by field.
 template <typename T, typename Acc>
-LongConvCuda<typename Device<T>::type, Acc> on_device(const LongConvCuda<T, Acc>& a) {
-  using D = typename Device<T>::type;
+LongConvCuda<DeviceType<T>, Acc> on_device(const LongConvCuda<T, Acc>& a) {
+  using D = DeviceType<T>;
   static_assert(sizeof(D) == sizeof(T) && sizeof(LongConvCuda<D, Acc>) == sizeof(a));
   LongConvCuda<D, Acc> out;
   std::memcpy(static_cast<void*>(&out), static_cast<const void*>(&a), sizeof a);

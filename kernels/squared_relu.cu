@@ -1,27 +1,18 @@
 // CUDA launchers for kernels/squared_relu.cuh: grid-stride elementwise loops; dbias from
 // kSquaredReluBiasBlocks fixed row blocks (one thread per (block, column)) summed in block
 // order by a second kernel, so the sums do not depend on scheduling (no atomics).
-#include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
 #include <algorithm>
 #include <cstdint>
 #include <type_traits>
 
+#include "kernels/device_type.cuh"
 #include "kernels/squared_relu.cuh"
 
 namespace herd::kernels {
 namespace {
 
-// bfloat16 travels as uint16_t through the torch-free interface; the kernels see the real type.
-template <typename T>
-struct Device {
-  using type = T;
-};
-template <>
-struct Device<uint16_t> {
-  using type = __nv_bfloat16;
-};
 template <typename T>
 using Acc = std::conditional_t<std::is_same_v<T, double>, double, float>;
 
@@ -81,7 +72,7 @@ __global__ void bias_sum_kernel(const Acc<T>* __restrict__ partial, T* __restric
 template <typename T>
 int squared_relu_forward_cuda(const T* x, const T* bias, T* y, int64_t rows, int64_t F,
                               void* stream) {
-  using D = typename Device<T>::type;
+  using D = DeviceType<T>;
   const int64_t n = rows * F;
   if (n == 0) return 0;
   forward_kernel<D><<<grid_for(n), kThreads, 0, static_cast<cudaStream_t>(stream)>>>(
@@ -93,7 +84,7 @@ int squared_relu_forward_cuda(const T* x, const T* bias, T* y, int64_t rows, int
 template <typename T>
 int squared_relu_backward_cuda(const T* x, const T* bias, const T* dy, T* dx, T* dbias,
                                void* dbias_partial, int64_t rows, int64_t F, void* stream) {
-  using D = typename Device<T>::type;
+  using D = DeviceType<T>;
   const int64_t n = rows * F;
   if (n == 0) return 0;
   auto s = static_cast<cudaStream_t>(stream);
