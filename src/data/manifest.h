@@ -34,6 +34,9 @@ struct DatasetManifest {
   uint64_t val_documents = 0;
   std::vector<ShardEntry> train_shards;
   std::vector<ShardEntry> val_shards;
+  // No manifest.yaml: a folder of llm.c shards found by name (*train*.bin, *val*.bin), each
+  // shard's token width from its header; no tokenizer; vocab_size 0 (the config gives it).
+  bool llmc_folder = false;
 
   uint64_t train_tokens() const;
   uint64_t val_tokens() const;
@@ -43,6 +46,8 @@ struct DatasetManifest {
 
 // Reads and validates dir/manifest.yaml; errors are one line naming the file (and line/key).
 DatasetManifest load_manifest(const std::string& dir);
+// dir/manifest.yaml when there is one, else the llm.c shards of the folder (llmc_folder).
+DatasetManifest load_dataset(const std::string& dir);
 // The YAML text (deterministic: same manifest, same bytes).
 std::string manifest_to_yaml(const DatasetManifest& manifest);
 // Writes manifest.dir/manifest.yaml atomically.
