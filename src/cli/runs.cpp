@@ -1,15 +1,15 @@
 // herd runs list DIR: each run's status, step, last loss, best eval and newest valid checkpoint.
 //
 // Status rules (scripts/sweep reads them through `--tsv`, so they live only here):
-//   running      RUN/herd.pid names a live process (scripts/sweep writes it), or, without a
-//                pid file, metrics.jsonl changed in the last minute (a `herd train` elsewhere)
+//   running      RUN/herd.pid names a live process (scripts/sweep writes it), or a process on
+//                this machine holds RUN/metrics.jsonl open (herd train does, all run long)
 //   finished     the newest complete checkpoint is at train.steps of RUN/config.yaml
 //   failed       RUN/exit_status (scripts/sweep) holds a non-zero status that is not a stop
 //                signal, or train.log ends with "herd: error: ..."
 //   interrupted  anything else that started: resume it with `herd train ... --resume auto`
 #include <signal.h>
 
-#include <chrono>
+#include <cctype>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -88,6 +88,23 @@ bool process_alive(const fs::path& pid_file) {
   return pid > 0 && ::kill(static_cast<pid_t>(pid), 0) == 0;
 }
 
+// Whether a process of this machine has `file` open (Linux: /proc/PID/fd links).
+bool held_open(const fs::path& file) {
+  std::error_code ec;
+  const fs::path target = fs::canonical(file, ec);
+  if (ec) return false;
+  for (const auto& proc : fs::directory_iterator("/proc", ec)) {
+    const std::string pid = proc.path().filename().string();
+    if (pid.empty() || !std::isdigit(static_cast<unsigned char>(pid[0]))) continue;
+    std::error_code fd_ec;
+    for (const auto& fd : fs::directory_iterator(proc.path() / "fd", fd_ec)) {
+      std::error_code link_ec;
+      if (fs::read_symlink(fd.path(), link_ec) == target) return true;
+    }
+  }
+  return false;
+}
+
 std::string last_line(const fs::path& p) {
   std::ifstream in(p);
   std::string line, last;
@@ -115,17 +132,11 @@ RunRow inspect(const fs::path& dir) {
     } catch (const Error&) {
     }
   }
-  const bool has_pid = fs::exists(dir / "herd.pid");
-  bool recent = false;
-  if (fs::exists(dir / "metrics.jsonl")) {
-    const auto age = fs::file_time_type::clock::now() - fs::last_write_time(dir / "metrics.jsonl");
-    recent = age < std::chrono::seconds(60);
-  }
   const std::string exit_status = read_first_line(dir / "exit_status");
   const int rc = exit_status.empty() ? 0 : std::atoi(exit_status.c_str());
   // Stopped by SIGINT/SIGTERM (as a shell or Python reports them): resumable, not failed.
   const bool stopped = rc == 130 || rc == 143 || rc == -2 || rc == -15;
-  if (has_pid ? process_alive(dir / "herd.pid") : recent)
+  if (process_alive(dir / "herd.pid") || held_open(dir / "metrics.jsonl"))
     r.status = "running";
   else if (r.steps > 0 && ckpt_step >= r.steps)
     r.status = "finished";

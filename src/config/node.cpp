@@ -241,10 +241,13 @@ void ConfigMap::finish() const {
   for (const auto& kv : node_) {
     const std::string key = kv.first.Scalar();
     if (read_.count(key)) continue;
+    // The valid keys, and the closest one when it is a plausible typo.
     std::string valid, close;
+    size_t best = key.size() >= 4 ? std::max<size_t>(2, key.size() / 3) : 1;
     for (const auto& k : read_) {
       valid += (valid.empty() ? "" : ", ") + k;
-      if (close.empty() && edit_distance(k, key) <= std::max<size_t>(1, key.size() / 3)) close = k;
+      const size_t d = edit_distance(k, key);
+      if (d < best || (close.empty() && d == best)) best = d, close = k;
     }
     throw Error(str(line_of(kv.first, file_), " ", full(key), ": unknown key",
                     close.empty() ? "" : str(" (did you mean ", close, "?)"), "; ",
