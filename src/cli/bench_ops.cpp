@@ -6,7 +6,10 @@
 #include "cli/bench_cmds.h"
 #include "cli/bench_common.h"
 #include "core/error.h"
+#include "ops/adamw.h"
+#include "ops/add_layer_norm.h"
 #include "ops/blockdiag_linear.h"
+#include "ops/cross_entropy.h"
 #include "ops/long_conv.h"
 #include "ops/registry.h"
 #include "ops/short_conv.h"
@@ -23,6 +26,7 @@ struct OpCase {
   std::string op, shape;
   std::function<Inputs(torch::Device)> inputs;  // leaves that require grad, and constants
   Fn reference, fused;
+  bool has_backward = true;  // false: an in-place update (the optimizer step), timed once
 };
 
 torch::TensorOptions on(torch::Device dev) {
@@ -52,6 +56,101 @@ OpCase squared_relu_case(int64_t rows, int64_t cols) {
           },
           [](const Inputs& in) { return ops::squared_relu_reference(in[0]); },
           [](const Inputs& in) { return ops::squared_relu_fused(in[0]); }};
+}
+
+// An FFN activation with fc1's bias folded in (what the MLP calls).
+OpCase bias_squared_relu_case(int64_t rows, int64_t cols) {
+  return {"squared_relu", str(rows, " x ", cols, " +bias"),
+          [=](torch::Device dev) {
+            return Inputs{torch::randn({rows, cols}, on(dev)).requires_grad_(true),
+                          torch::randn({cols}, on(dev)).requires_grad_(true)};
+          },
+          [](const Inputs& in) { return ops::squared_relu_reference(in[0], in[1]); },
+          [](const Inputs& in) { return ops::squared_relu_fused(in[0], in[1]); }};
+}
+
+// The LM head: N tokens of width D against V classes, mean loss (the reference holds the
+// [N, V] fp32 logits, the fused op chunks them).
+OpCase cross_entropy_case(int64_t N, int64_t D, int64_t V) {
+  return {
+      "cross_entropy", str("N", N, " D", D, " V", V),
+      [=](torch::Device dev) {
+        return Inputs{torch::randn({N, D}, on(dev)).requires_grad_(true),
+                      (torch::randn({V, D}, on(dev)) / 30).requires_grad_(true),
+                      torch::randint(V, {N}, on(dev).dtype(torch::kLong))};
+      },
+      [](const Inputs& in) { return ops::linear_cross_entropy_reference(in[0], in[1], {}, in[2]); },
+      [](const Inputs& in) { return ops::linear_cross_entropy_fused(in[0], in[1], {}, in[2]); }};
+}
+
+// A pre-norm block boundary: residual h plus a branch output, then LayerNorm; the loss sees
+// both outputs (the sum continues the stream, the normed feeds the next branch).
+OpCase add_layer_norm_case(int64_t rows, int64_t D) {
+  auto both = [](const ops::AddNorm& r) { return torch::stack({r.sum, r.normed}); };
+  return {"add_layer_norm", str(rows, " x ", D),
+          [=](torch::Device dev) {
+            return Inputs{torch::randn({rows, D}, on(dev)).requires_grad_(true),
+                          torch::randn({rows, D}, on(dev)).requires_grad_(true),
+                          torch::randn({D}, on(dev)).requires_grad_(true),
+                          torch::randn({D}, on(dev)).requires_grad_(true)};
+          },
+          [=](const Inputs& in) {
+            return both(ops::add_layer_norm_reference(in[0], in[1], in[2], in[3], 1e-5));
+          },
+          [=](const Inputs& in) {
+            return both(ops::add_layer_norm_fused(in[0], in[1], in[2], in[3], 1e-5));
+          }};
+}
+
+// One AdamW step over GPT-style parameters (a few matrices and vectors, n_params in all).
+OpCase adamw_case(int64_t d, int64_t layers) {
+  struct Params {
+    std::vector<torch::Tensor> grads;
+    std::vector<torch::optim::AdamWParamState> states;
+    torch::optim::AdamWOptions options{1e-4};
+  };
+  auto held = std::make_shared<Params>();
+  held->options.weight_decay(0.1);
+  auto step = [held](const Inputs& in, bool fused) {
+    std::vector<ops::AdamWParam> ps;
+    for (size_t i = 0; i < in.size(); ++i)
+      ps.push_back({in[i], held->grads[i], &held->states[i], &held->options});
+    fused ? ops::adamw_step_fused(ps) : ops::adamw_step_reference(ps);
+    return torch::Tensor();
+  };
+  int64_t n = 0;
+  for (int64_t l = 0; l < layers; ++l) n += 12 * d * d + 13 * d;
+  OpCase c{"adamw", str(layers, " layers d", d, " (", n / 1000000, "M params)"),
+           [=](torch::Device dev) {
+             Inputs in;
+             held->grads.clear();
+             held->states.clear();
+             for (int64_t l = 0; l < layers; ++l)
+               for (auto shape : std::vector<std::vector<int64_t>>{{3 * d, d},
+                                                                   {3 * d},
+                                                                   {d, d},
+                                                                   {d},
+                                                                   {4 * d, d},
+                                                                   {4 * d},
+                                                                   {d, 4 * d},
+                                                                   {d},
+                                                                   {d},
+                                                                   {d},
+                                                                   {d},
+                                                                   {d}})
+                 in.push_back(torch::randn(shape, on(dev)));
+             held->states.resize(in.size());
+             for (size_t i = 0; i < in.size(); ++i) {
+               held->grads.push_back(torch::randn_like(in[i]));
+               held->states[i].exp_avg(torch::zeros_like(in[i]));
+               held->states[i].exp_avg_sq(torch::zeros_like(in[i]));
+             }
+             return in;
+           },
+           [=](const Inputs& in) { return step(in, false); },
+           [=](const Inputs& in) { return step(in, true); }};
+  c.has_backward = false;
+  return c;
 }
 
 // Hyena/M2's gated long conv: x, pre and post are channel chunks of one [B, 3C, L] short-conv
@@ -109,12 +208,21 @@ OpCase ssm_kernel_case(int64_t H, int64_t N2, int64_t L) {
 }
 
 std::vector<OpCase> op_cases() {
-  return {ssm_kernel_case(768, 32, 2048),     blockdiag_case(4096, 768, 6144, 4),
-          blockdiag_case(4096, 3072, 768, 4), long_conv_case(1, 768, 8192, false),
-          long_conv_case(1, 768, 8192, true), long_conv_case(4, 768, 1024, false),
-          short_conv_case(4, 384, 256, 3),    short_conv_case(1, 2304, 1024, 3),
-          short_conv_case(2, 768, 1024, 7),   squared_relu_case(1024, 3072),
-          squared_relu_case(4096, 3072)};
+  return {ssm_kernel_case(768, 32, 2048),
+          blockdiag_case(4096, 768, 6144, 4),
+          blockdiag_case(4096, 3072, 768, 4),
+          long_conv_case(1, 768, 8192, false),
+          long_conv_case(1, 768, 8192, true),
+          long_conv_case(4, 768, 1024, false),
+          short_conv_case(4, 384, 256, 3),
+          short_conv_case(1, 2304, 1024, 3),
+          short_conv_case(2, 768, 1024, 7),
+          squared_relu_case(1024, 3072),
+          squared_relu_case(4096, 3072),
+          bias_squared_relu_case(4096, 3072),
+          add_layer_norm_case(4096, 768),
+          cross_entropy_case(2048, 768, 50257),
+          adamw_case(768, 4)};
 }
 
 }  // namespace
@@ -143,8 +251,9 @@ void run_ops_bench(const OpsArgs& a) {
       if (!a.ops.empty() && std::find(a.ops.begin(), a.ops.end(), c.op) == a.ops.end()) continue;
       torch::manual_seed(0);
       const auto in = c.inputs(dev);
-      const auto g = torch::randn_like(c.reference(in));
+      const auto g = c.has_backward ? torch::randn_like(c.reference(in)) : torch::Tensor();
       for (const bool backward : {false, true}) {
+        if (backward && !c.has_backward) continue;
         auto timed = [&](const Fn& f) {
           return time_ms(
               [&] {
@@ -159,7 +268,7 @@ void run_ops_bench(const OpsArgs& a) {
               dev, a.warmup, a.iters);
         };
         const double ref = timed(c.reference), fused = timed(c.fused);
-        const char* pass = backward ? "fwd+bwd" : "fwd";
+        const char* pass = !c.has_backward ? "step" : backward ? "fwd+bwd" : "fwd";
         std::printf("%-16s %-5s %-30s %-8s %12.3f %10.3f %7.2fx\n", c.op.c_str(),
                     dev.is_cuda() ? "cuda" : "cpu", c.shape.c_str(), pass, ref, fused, ref / fused);
         std::fflush(stdout);

@@ -47,18 +47,23 @@ std::vector<OpTarget> reported_targets() {
 std::vector<std::string> fused_op_lines() {
   // A table: one row per op, one column per reported target; reasons numbered below it.
   const auto targets = reported_targets();
-  const size_t name_w = 16, col_w = 15;
+  const auto ops = fused_ops();
+  size_t name_w = 9;
+  for (const auto& op : ops) name_w = std::max(name_w, op.name.size() + 1);
+  std::vector<size_t> col_w;  // each target's header, at least "reference(9) "
+  for (const auto& t : targets) col_w.push_back(std::max<size_t>(14, t.describe().size() + 1));
   auto pad = [](std::string s, size_t w) {
     return s.size() < w ? s + std::string(w - s.size(), ' ') : s + " ";
   };
   std::vector<std::string> out;
   std::string head = pad("fused op", name_w);
-  for (const auto& t : targets) head += pad(t.describe(), col_w);
+  for (size_t j = 0; j < targets.size(); ++j) head += pad(targets[j].describe(), col_w[j]);
   out.push_back(head);
   std::vector<std::string> reasons;
-  for (const auto& op : fused_ops()) {
+  for (const auto& op : ops) {
     std::string line = pad(op.name, name_w);
-    for (const auto& t : targets) {
+    for (size_t j = 0; j < targets.size(); ++j) {
+      const auto& t = targets[j];
       const Support s = op.probe(t);
       std::string cell;
       if (!fused_kernels_enabled()) {
@@ -72,7 +77,7 @@ std::vector<std::string> fused_op_lines() {
         if (i == reasons.size()) reasons.push_back(why);
         cell = str("reference(", i + 1, ")");
       }
-      line += pad(cell, col_w);
+      line += pad(cell, col_w[j]);
     }
     out.push_back(line);
   }
