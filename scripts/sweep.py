@@ -272,7 +272,7 @@ class Sweep:
             import plot
             plot.compare([r["dir"] for r in self.runs if os.path.isdir(r["dir"])],
                          os.path.join(self.dir, "compare.png"), title=f"sweep {self.name}")
-        except Exception as e:  # the summary stands without its plot
+        except (Exception, SystemExit) as e:  # the summary stands without its plot
             print(f"sweep: no comparison plot: {e}", file=sys.stderr)
         print(f"sweep: wrote {os.path.join(self.dir, 'summary.md')}")
 

@@ -141,6 +141,31 @@ TEST(Sweep, OneFailingRunDoesNotStopTheOthers) {
   EXPECT_EQ(count(csv, ",finished,"), 1) << csv;
 }
 
+TEST(Sweep, CtrlCStopsTheRunsAndARerunResumesThem) {
+  const std::string dir = test::temp_dir("sweep");
+  const std::string file = sweep_file(
+      dir, "name: stop\n" + common_set() + "list:\n  - {train.steps: 60, checkpoint.every: 1}\n");
+  const std::string run_dir = dir + "/out/stop/steps-60_every-1";
+  // SIGINT to the sweep once its run has logged a step (as Ctrl-C in a terminal would).
+  test::write_text(dir + "/stop.sh", kScripts + "sweep " + file + " --out " + dir + "/out > " +
+                                         dir +
+                                         "/log 2>&1 &\npid=$!\n"
+                                         "for i in $(seq 1 600); do [ -s " +
+                                         run_dir +
+                                         "/metrics.jsonl ] && break; sleep 0.1; done\n"
+                                         "kill -INT $pid; wait $pid; echo \"rc=$?\"\n");
+  std::string log;
+  run("bash " + dir + "/stop.sh", &log);
+  EXPECT_NE(log.find("rc=130"), std::string::npos) << log << read(dir + "/log");
+  EXPECT_FALSE(fs::exists(run_dir + "/herd.pid"));
+  ASSERT_EQ(test::run_herd("runs list " + run_dir + " --tsv", &log), 0) << log;
+  EXPECT_NE(log.find("\tinterrupted\t"), std::string::npos) << log;
+  ASSERT_EQ(run(kScripts + "sweep " + file + " --out " + dir + "/out", &log), 0) << log;
+  EXPECT_NE(log.find("steps-60_every-1: interrupted -> resume"), std::string::npos) << log;
+  EXPECT_NE(read(dir + "/out/stop/summary.csv").find(",finished,60,"), std::string::npos)
+      << read(dir + "/out/stop/summary.csv");
+}
+
 // RUN/tb/ from scripts/tb_follow, read back with the tensorboard package's own reader.
 TEST(TensorBoard, EventFilesReadBack) {
   const std::string dir = test::temp_dir("tb"), rund = dir + "/run";
