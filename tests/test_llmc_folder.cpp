@@ -47,7 +47,7 @@ std::string tiny_train(const std::string& data, const std::string& extra) {
 TEST(LlmcFolder, ShardsAreFoundByNameWithTheirOwnWidths) {
   const std::string data = llmc_folder(test::temp_dir("llmc"));
   const auto m = data::load_dataset(data);
-  EXPECT_TRUE(m.llmc_folder);
+  EXPECT_TRUE(data::is_llmc_folder(m));
   ASSERT_EQ(m.train_shards.size(), 2u);
   EXPECT_EQ(m.train_shards[0].file, "tiny_train_000001.bin");
   EXPECT_EQ(m.train_tokens(), 11000u);

@@ -90,7 +90,7 @@ TokenStream::TokenStream(const DatasetManifest& m, const std::vector<ShardEntry>
     ShardReader reader(m.shard_path(entry));
     HERD_CHECK(reader.size() == entry.tokens, "shard ", entry.file, ": ", reader.size(),
                " tokens but ", m.manifest_path(), " lists ", entry.tokens);
-    HERD_CHECK(m.llmc_folder || reader.dtype() == m.dtype, "shard ", entry.file, ": ",
+    HERD_CHECK(is_llmc_folder(m) || reader.dtype() == m.dtype, "shard ", entry.file, ": ",
                dtype_name(reader.dtype()), " tokens but ", m.manifest_path(), " says ",
                dtype_name(m.dtype));
     starts_.push_back(total_);

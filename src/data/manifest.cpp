@@ -179,6 +179,8 @@ DatasetManifest load_manifest(const std::string& dir) {
 
 namespace {
 
+constexpr const char* kLlmcIdentity = "llm.c shards ";
+
 // llm.c's data scripts name shards like fineweb_train_000001.bin and fineweb_val_000000.bin.
 std::vector<ShardEntry> llmc_shards(const std::string& dir, const std::string& split) {
   std::vector<ShardEntry> out;
@@ -203,7 +205,6 @@ DatasetManifest load_dataset(const std::string& dir) {
              "folder of llm.c *train*.bin / *val*.bin shards)");
   DatasetManifest m;
   m.dir = dir;
-  m.llmc_folder = true;
   m.train_shards = llmc_shards(dir, "train");
   m.val_shards = llmc_shards(dir, "val");
   HERD_CHECK(!m.train_shards.empty(), dir,
@@ -216,8 +217,12 @@ DatasetManifest load_dataset(const std::string& dir) {
     for (const auto& e : *list)
       for (char c : str(e.file, ":", e.tokens, ";"))
         h = (h ^ static_cast<unsigned char>(c)) * 0x100000001b3ULL;
-  m.tokenizer_identity = str("llm.c shards ", std::hex, h);
+  m.tokenizer_identity = str(kLlmcIdentity, std::hex, h);
   return m;
+}
+
+bool is_llmc_folder(const DatasetManifest& manifest) {
+  return manifest.tokenizer_identity.rfind(kLlmcIdentity, 0) == 0;
 }
 
 }  // namespace herd::data

@@ -18,7 +18,7 @@ namespace {
 // llm.c folders carry no tokenizer: without data.tokenizer, training and eval work and
 // sampling is skipped.
 std::optional<data::Tokenizer> lm_tokenizer(const Config& cfg, const data::DatasetManifest& m) {
-  if (m.llmc_folder && cfg.data.tokenizer.empty()) return std::nullopt;
+  if (data::is_llmc_folder(m) && cfg.data.tokenizer.empty()) return std::nullopt;
   return load_tokenizer(cfg, m);
 }
 
@@ -154,7 +154,7 @@ data::Tokenizer load_tokenizer(const Config& cfg, const data::DatasetManifest& m
   HERD_CHECK(!path.empty(), manifest.dir,
              ": a folder of llm.c shards has no tokenizer; this task needs one (data.tokenizer)");
   auto tok = data::Tokenizer::load(path);
-  if (manifest.llmc_folder) return tok;  // nothing recorded to compare with
+  if (data::is_llmc_folder(manifest)) return tok;  // nothing recorded to compare with
   HERD_CHECK(tok.identity() == manifest.tokenizer_identity, path, ": tokenizer identity ",
              tok.identity(), " differs from the one the dataset was made with (",
              manifest.tokenizer_identity, ", ", manifest.manifest_path(), ")");

@@ -16,7 +16,7 @@ std::vector<data::DatasetManifest> text_manifests(const Config& cfg) {
   }
   // A folder of llm.c shards records no vocabulary: the config names it.
   for (auto& m : out)
-    if (m.llmc_folder) {
+    if (data::is_llmc_folder(m)) {
       HERD_CHECK(cfg.model.vocab_size > 0, cfg.source, " model.vocab_size: required for ", m.dir,
                  ", a folder of llm.c shards without a manifest (e.g. 50257 for GPT-2 tokens)");
       m.vocab_size = cfg.model.vocab_size;
