@@ -6,6 +6,7 @@
 #include <fstream>
 #include <random>
 
+#include "core/error.h"
 #include "data/manifest.h"
 #include "data/shard.h"
 #include "fixtures.h"
