@@ -36,9 +36,9 @@ if ! torch_ok; then
   torch_ok || { echo "[setup] error: torch $HERD_TORCH_VERSION did not import from $HERD_VENV" >&2; exit 1; }
 fi
 
-# Benchmark twins, sweeps and plots (scripts/): PyYAML and matplotlib in the same venv.
-PY_EXTRAS=(pyyaml matplotlib)
-if ! "$HERD_VENV/bin/python" -c "import yaml, matplotlib" 2>/dev/null; then
+# Benchmark twins, sweeps, plots and TensorBoard files (scripts/): in the same venv.
+PY_EXTRAS=(pyyaml matplotlib tensorboard)
+if ! "$HERD_VENV/bin/python" -c "import yaml, matplotlib, tensorboard" 2>/dev/null; then
   echo "[setup] installing ${PY_EXTRAS[*]} into $HERD_VENV"
   "$HERD_VENV/bin/pip" install -q --disable-pip-version-check --no-input "${PY_EXTRAS[@]}" </dev/null
 fi

@@ -8,8 +8,8 @@
 #include <cstdio>
 #include <fstream>
 
-#include "blocks/reference.h"
 #include "conformance/conformance.h"
+#include "conformance/reference.h"
 #include "core/error.h"
 #include "io/safetensors.h"
 

@@ -10,7 +10,6 @@
 #pragma once
 
 #include "blocks/mixer.h"
-#include "blocks/reference.h"
 #include "ops/ssm_kernel.h"
 
 namespace herd {
@@ -52,7 +51,5 @@ class H3Impl : public SequenceMixerImpl {
 TORCH_MODULE(H3);
 
 SequenceMixer make_h3(const MixerContext& ctx, cfg::ConfigMap& options);
-// Conformance adapter: config = H3 constructor arguments (kernel args included).
-ReferenceModule reference_h3(const YAML::Node& config, const std::string& variant);
 
 }  // namespace herd

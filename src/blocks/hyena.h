@@ -8,7 +8,6 @@
 #pragma once
 
 #include "blocks/mixer.h"
-#include "blocks/reference.h"
 #include "ops/implicit_filter.h"
 
 namespace herd {
@@ -47,7 +46,5 @@ class HyenaImpl : public SequenceMixerImpl {
 TORCH_MODULE(Hyena);
 
 SequenceMixer make_hyena(const MixerContext& ctx, cfg::ConfigMap& options);
-// Conformance adapter: config = HyenaOperator constructor arguments.
-ReferenceModule reference_hyena(const YAML::Node& config, const std::string& variant);
 
 }  // namespace herd

@@ -9,7 +9,6 @@
 #pragma once
 
 #include "blocks/mixer.h"
-#include "blocks/reference.h"
 #include "ops/implicit_filter.h"
 
 namespace herd {
@@ -55,7 +54,5 @@ class MonarchMixerImpl : public SequenceMixerImpl {
 TORCH_MODULE(MonarchMixer);
 
 SequenceMixer make_m2(const MixerContext& ctx, cfg::ConfigMap& options);
-// Conformance adapter: config = MonarchMixerSequenceMixing constructor arguments.
-ReferenceModule reference_m2_sequence_mixer(const YAML::Node& config, const std::string& variant);
 
 }  // namespace herd

@@ -7,6 +7,7 @@ namespace herd::cli {
 
 void add_info(CLI::App& app);
 void add_config(CLI::App& app);
+void add_runs(CLI::App& app);  // herd runs list
 void add_train(CLI::App& app);
 void add_eval(CLI::App& app);
 void add_generate(CLI::App& app);

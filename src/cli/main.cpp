@@ -39,6 +39,7 @@ int main(int argc, char** argv) {
   app.fallthrough();
   herd::cli::add_info(app);
   herd::cli::add_config(app);
+  herd::cli::add_runs(app);
   herd::cli::add_train(app);
   herd::cli::add_eval(app);
   herd::cli::add_generate(app);

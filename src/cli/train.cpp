@@ -1,10 +1,12 @@
 // herd train / herd eval / herd config check: the run-level subcommands (generate: generate.cpp).
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 
 #include "ckpt/checkpoint.h"
 #include "cli/commands.h"
 #include "config/node.h"
+#include "config/schema.h"
 #include "core/log.h"
 #include "dist/launcher.h"
 #include "models/stack.h"
@@ -99,6 +101,24 @@ void add_eval(CLI::App& app) {
   });
 }
 
+// `herd config docs`: the key reference generated from the schema table (docs/config.md).
+static void add_config_docs(CLI::App& config) {
+  auto* docs = config.add_subcommand("docs", "Print the config key reference (docs/config.md)");
+  auto out = std::make_shared<std::string>();
+  docs->add_option("--out", *out, "Write it to this file instead of stdout");
+  docs->footer("Example:\n  herd config docs --out docs/config.md");
+  docs->callback([out] {
+    const std::string text = cfg::config_docs_markdown();
+    if (out->empty()) {
+      std::cout << text;
+      return;
+    }
+    std::ofstream f(*out);
+    HERD_CHECK(f << text, *out, ": cannot write the config reference");
+    std::cout << "wrote " << *out << "\n";
+  });
+}
+
 void add_config(CLI::App& app) {
   auto* cmd = app.add_subcommand("config", "Inspect configs");
   cmd->require_subcommand(1);
@@ -136,6 +156,7 @@ void add_config(CLI::App& app) {
               << flops_per_token(cfg.model, *model, cfg.seq_len())
               << " (6 x matmul params + 12 x attn layers x T x D)\n";
   });
+  add_config_docs(*cmd);
 }
 
 }  // namespace herd::cli

@@ -1,5 +1,6 @@
 #include "config/node.h"
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <sstream>
@@ -43,6 +44,22 @@ bool parse_double(const std::string& s, double& out) {
   if (*end != '\0' || !std::isfinite(d)) return false;
   out = d;
   return true;
+}
+
+// Levenshtein distance, for "did you mean" on short key names.
+size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diag = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      const size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] != b[j - 1] ? 1 : 0)});
+      diag = up;
+    }
+  }
+  return row[b.size()];
 }
 
 }  // namespace
@@ -104,14 +121,28 @@ int64_t ConfigMap::get_int(const std::string& key, int64_t def, int64_t min, int
 }
 
 double ConfigMap::get_double(const std::string& key, double def, double min, double max) {
+  return get_number(key, def, Range{min, max, false, false});
+}
+
+double ConfigMap::get_number(const std::string& key, double def, const Range& r) {
   auto found = lookup(key);
   if (!found) return def;
   const YAML::Node& n = *found;
   double v = 0;
   if (!n.IsScalar() || !parse_double(n.Scalar(), v))
     fail(key, str("expected a number, got ", shown(n)));
-  if (v < min || v > max) fail(key, str("expected a number in [", min, ", ", max, "], got ", v));
-  return v;
+  const bool below = r.lo_open ? v <= r.lo : v < r.lo;
+  const bool above = r.hi_open ? v >= r.hi : v > r.hi;
+  if (!below && !above) return v;
+  const bool has_lo = r.lo > -1e300, has_hi = r.hi < 1e300;
+  std::string expected;
+  if (has_lo && has_hi)
+    expected = str("in ", r.lo_open ? "(" : "[", r.lo, ", ", r.hi, r.hi_open ? ")" : "]");
+  else if (has_lo)
+    expected = str(r.lo_open ? "> " : ">= ", r.lo);
+  else
+    expected = str(r.hi_open ? "< " : "<= ", r.hi);
+  fail(key, str("expected a number ", expected, ", got ", v));
 }
 
 bool ConfigMap::get_bool(const std::string& key, bool def) {
@@ -209,9 +240,18 @@ void ConfigMap::finish() const {
   if (!node_.IsMap()) return;
   for (const auto& kv : node_) {
     const std::string key = kv.first.Scalar();
-    if (!read_.count(key))
-      throw Error(str(line_of(kv.first, file_), " ", full(key), ": unknown key (check spelling; ",
-                      path_.empty() ? "top level" : path_, " accepts only documented keys)"));
+    if (read_.count(key)) continue;
+    // The valid keys, and the closest one when it is a plausible typo.
+    std::string valid, close;
+    size_t best = key.size() >= 4 ? std::max<size_t>(2, key.size() / 3) : 1;
+    for (const auto& k : read_) {
+      valid += (valid.empty() ? "" : ", ") + k;
+      const size_t d = edit_distance(k, key);
+      if (d < best || (close.empty() && d == best)) best = d, close = k;
+    }
+    throw Error(str(line_of(kv.first, file_), " ", full(key), ": unknown key",
+                    close.empty() ? "" : str(" (did you mean ", close, "?)"), "; ",
+                    path_.empty() ? "the top level" : path_, " accepts: ", valid));
   }
 }
 

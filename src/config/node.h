@@ -16,6 +16,12 @@
 
 namespace herd::cfg {
 
+// Bounds of a number; open ends are excluded. The defaults are unbounded.
+struct Range {
+  double lo = -1e300, hi = 1e300;
+  bool lo_open = false, hi_open = false;
+};
+
 class ConfigMap {
  public:
   // node may be null/undefined (an absent section): every getter then returns its default.
@@ -24,6 +30,7 @@ class ConfigMap {
   int64_t get_int(const std::string& key, int64_t def, int64_t min = INT64_MIN,
                   int64_t max = INT64_MAX);
   double get_double(const std::string& key, double def, double min = -1e300, double max = 1e300);
+  double get_number(const std::string& key, double def, const Range& range);
   bool get_bool(const std::string& key, bool def);
   std::string get_string(const std::string& key, const std::string& def);
   // One of `choices`; the error lists them.
@@ -44,7 +51,7 @@ class ConfigMap {
   // The raw node, marked as read (for free-form sub-trees); a Null node when absent.
   YAML::Node raw(const std::string& key);
 
-  // Throws on the first key that no getter read.
+  // Throws on the first key that no getter read, listing the keys that were (the valid ones).
   void finish() const;
 
   // Error helpers with this map's location.

@@ -10,7 +10,7 @@
 #include <map>
 #include <set>
 
-#include "blocks/reference.h"
+#include "conformance/reference.h"
 #include "core/error.h"
 
 namespace herd::conformance {

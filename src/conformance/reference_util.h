@@ -5,11 +5,13 @@
 #include <torch/torch.h>
 #include <yaml-cpp/yaml.h>
 
+#include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
-#include "blocks/reference.h"
+#include "conformance/reference.h"
 
 namespace herd::ref {
 
@@ -41,3 +43,14 @@ std::map<std::string, std::string> identity_map(const torch::nn::Module& module)
 const torch::Tensor& input_of(const std::map<std::string, torch::Tensor>& inputs);
 
 }  // namespace herd::ref
+
+namespace herd {
+
+// Every parameter and buffer of `module` under its own name.
+std::map<std::string, std::string> identity_map_with_buffers(const torch::nn::Module& module);
+
+// A ReferenceModule whose names mirror the reference exactly, running fwd on "input".
+ReferenceModule mirrored_reference(std::shared_ptr<torch::nn::Module> module,
+                                   std::function<torch::Tensor(const torch::Tensor&)> fwd);
+
+}  // namespace herd

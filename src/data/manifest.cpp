@@ -2,9 +2,11 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 
 #include "config/node.h"
 #include "core/error.h"
@@ -173,6 +175,54 @@ DatasetManifest load_manifest(const std::string& dir) {
   tokens.finish();
   top.finish();
   return m;
+}
+
+namespace {
+
+constexpr const char* kLlmcIdentity = "llm.c shards ";
+
+// llm.c's data scripts name shards like fineweb_train_000001.bin and fineweb_val_000000.bin.
+std::vector<ShardEntry> llmc_shards(const std::string& dir, const std::string& split) {
+  std::vector<ShardEntry> out;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    const std::string name = e.path().filename().string();
+    if (!e.is_regular_file() || e.path().extension() != ".bin") continue;
+    if (name.find(split) == std::string::npos) continue;
+    ShardReader reader(e.path().string());  // checks magic, version and size
+    out.push_back({name, reader.size()});
+  }
+  std::sort(out.begin(), out.end(),
+            [](const ShardEntry& a, const ShardEntry& b) { return a.file < b.file; });
+  return out;
+}
+
+}  // namespace
+
+DatasetManifest load_dataset(const std::string& dir) {
+  if (is_regular_file(join_path(dir, kManifestFile))) return load_manifest(dir);
+  HERD_CHECK(std::filesystem::is_directory(dir), dir,
+             ": no such dataset directory (expected the output of herd prepare text, or a "
+             "folder of llm.c *train*.bin / *val*.bin shards)");
+  DatasetManifest m;
+  m.dir = dir;
+  m.train_shards = llmc_shards(dir, "train");
+  m.val_shards = llmc_shards(dir, "val");
+  HERD_CHECK(!m.train_shards.empty(), dir,
+             ": no manifest.yaml and no llm.c *train*.bin shards (expected the output of herd "
+             "prepare text, or a folder of llm.c shards)");
+  m.dtype = ShardReader(m.shard_path(m.train_shards.front())).dtype();
+  // Resume checks that a run continues on the same data: the shard names and sizes.
+  uint64_t h = 0xcbf29ce484222325ULL;
+  for (const auto* list : {&m.train_shards, &m.val_shards})
+    for (const auto& e : *list)
+      for (char c : str(e.file, ":", e.tokens, ";"))
+        h = (h ^ static_cast<unsigned char>(c)) * 0x100000001b3ULL;
+  m.tokenizer_identity = str(kLlmcIdentity, std::hex, h);
+  return m;
+}
+
+bool is_llmc_folder(const DatasetManifest& manifest) {
+  return manifest.tokenizer_identity.rfind(kLlmcIdentity, 0) == 0;
 }
 
 }  // namespace herd::data

@@ -43,6 +43,12 @@ struct DatasetManifest {
 
 // Reads and validates dir/manifest.yaml; errors are one line naming the file (and line/key).
 DatasetManifest load_manifest(const std::string& dir);
+// dir/manifest.yaml when there is one, else the llm.c shards of the folder: every *train*.bin
+// and *val*.bin in name order, each shard's token width from its header, no tokenizer,
+// vocab_size 0 (the config names it) and an identity naming the shards and their sizes.
+DatasetManifest load_dataset(const std::string& dir);
+// Whether the manifest was made by load_dataset from a folder of llm.c shards.
+bool is_llmc_folder(const DatasetManifest& manifest);
 // The YAML text (deterministic: same manifest, same bytes).
 std::string manifest_to_yaml(const DatasetManifest& manifest);
 // Writes manifest.dir/manifest.yaml atomically.

@@ -15,13 +15,20 @@
 namespace herd {
 namespace {
 
+// llm.c folders carry no tokenizer: without data.tokenizer, training and eval work and
+// sampling is skipped.
+std::optional<data::Tokenizer> lm_tokenizer(const Config& cfg, const data::DatasetManifest& m) {
+  if (data::is_llmc_folder(m) && cfg.data.tokenizer.empty()) return std::nullopt;
+  return load_tokenizer(cfg, m);
+}
+
 class LmTask : public Task {
  public:
   LmTask(const Config& base, const Runtime& rt)
       : rt_(rt),
         loader_(base, base.seq_len()),
         manifest_(loader_.manifest()),
-        tokenizer_(load_tokenizer(base, manifest_)),
+        tokenizer_(lm_tokenizer(base, manifest_)),
         model_(nullptr),
         val_(manifest_, base.seq_len()) {
     cfg_ = with_dataset(base, manifest_);
@@ -55,19 +62,27 @@ class LmTask : public Task {
     return {{"loss", loss}, {"ppl", std::exp(loss)}};
   }
   std::optional<std::string> sample(const SampleRequest& r) override {
-    return sample_text(model_, tokenizer_, rt_, r);
+    if (tokenizer_) return sample_text(model_, *tokenizer_, rt_, r);
+    if (!told_no_sampling_)
+      log::info("sampling skipped: ", manifest_.dir,
+                " is a folder of llm.c shards without a tokenizer (set data.tokenizer to sample)");
+    told_no_sampling_ = true;
+    return std::nullopt;
   }
 
-  std::string data_identity() const override { return tokenizer_.identity(); }
-  std::string tokenizer_path() const override { return tokenizer_.path(); }
+  std::string data_identity() const override {
+    return tokenizer_ ? tokenizer_->identity() : manifest_.tokenizer_identity;
+  }
+  std::string tokenizer_path() const override { return tokenizer_ ? tokenizer_->path() : ""; }
 
  private:
   Runtime rt_;
   TextTrainData loader_;
-  data::DatasetManifest manifest_;  // the first dataset: validation split, tokenizer
-  data::Tokenizer tokenizer_;
+  data::DatasetManifest manifest_;            // the first dataset: validation split, tokenizer
+  std::optional<data::Tokenizer> tokenizer_;  // none: llm.c shards without data.tokenizer
   Gpt model_;
   data::ValLoader val_;
+  bool told_no_sampling_ = false;
 };
 
 }  // namespace
@@ -136,10 +151,17 @@ std::string sample_text(Gpt& model, const data::Tokenizer& tok, const Runtime& r
 data::Tokenizer load_tokenizer(const Config& cfg, const data::DatasetManifest& manifest) {
   const std::string path =
       cfg.data.tokenizer.empty() ? manifest.tokenizer_path : cfg.data.tokenizer;
+  HERD_CHECK(!path.empty(), manifest.dir,
+             ": a folder of llm.c shards has no tokenizer; this task needs one (data.tokenizer)");
   auto tok = data::Tokenizer::load(path);
+  if (data::is_llmc_folder(manifest)) return tok;  // nothing recorded to compare with
   HERD_CHECK(tok.identity() == manifest.tokenizer_identity, path, ": tokenizer identity ",
              tok.identity(), " differs from the one the dataset was made with (",
              manifest.tokenizer_identity, ", ", manifest.manifest_path(), ")");
+  // Refused up front: a model over more ids than the tokenizer decodes fails when it samples.
+  HERD_CHECK(tok.vocab_size() >= manifest.vocab_size, manifest.manifest_path(),
+             " vocab_size: ", manifest.vocab_size, " exceeds the vocabulary of its tokenizer ",
+             path, " (", tok.vocab_size(), " ids); fix the manifest or the tokenizer");
   return tok;
 }
 

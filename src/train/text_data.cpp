@@ -7,14 +7,21 @@ namespace herd {
 std::vector<data::DatasetManifest> text_manifests(const Config& cfg) {
   std::vector<data::DatasetManifest> out;
   if (!cfg.data.mix.empty()) {
-    for (const auto& s : cfg.data.mix) out.push_back(data::load_manifest(s.dir));
-    data::check_same_tokenizer(out);
-    return out;
+    for (const auto& s : cfg.data.mix) out.push_back(data::load_dataset(s.dir));
+  } else {
+    HERD_CHECK(!cfg.data.dir.empty(), cfg.source,
+               " data.dir: required (a directory made by `herd prepare text`, a folder of llm.c "
+               "shards, or data.mix: a list of {dir, weight})");
+    out.push_back(data::load_dataset(cfg.data.dir));
   }
-  HERD_CHECK(!cfg.data.dir.empty(), cfg.source,
-             " data.dir: required (a directory made by `herd prepare text`, or data.mix: a list "
-             "of {dir, weight})");
-  out.push_back(data::load_manifest(cfg.data.dir));
+  // A folder of llm.c shards records no vocabulary: the config names it.
+  for (auto& m : out)
+    if (data::is_llmc_folder(m)) {
+      HERD_CHECK(cfg.model.vocab_size > 0, cfg.source, " model.vocab_size: required for ", m.dir,
+                 ", a folder of llm.c shards without a manifest (e.g. 50257 for GPT-2 tokens)");
+      m.vocab_size = cfg.model.vocab_size;
+    }
+  if (out.size() > 1) data::check_same_tokenizer(out);
   return out;
 }
 

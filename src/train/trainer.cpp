@@ -17,6 +17,7 @@
 #include "train/metrics.h"
 #include "train/optimizer.h"
 #include "train/prefetch.h"
+#include "train/run_summary.h"
 #include "train/schedule.h"
 #include "train/step_totals.h"
 #include "train/stop_signal.h"
@@ -240,6 +241,9 @@ TrainResult train(const Config& base_cfg, const RunOptions& given) {
     log::info("model: ", parameter_count(model), " parameters, layers [", join_plan(cfg.model),
               "], ", rt.describe(), "; task ", resolved_task_type(cfg),
               "; data: ", task->data_summary(), "; run dir ", run_dir);
+  if (!options.quiet)
+    log_run_summary(cfg, {parameter_count(model), units_per_step, total - result.start_step,
+                          task->unit(), task->data_summary()});
 
   // The loader's state after the last batch the loop consumed (checkpoints record it; the
   // prefetcher's own position is one batch ahead).
@@ -329,6 +333,8 @@ TrainResult train(const Config& base_cfg, const RunOptions& given) {
         std::chrono::duration<double>(std::chrono::steady_clock::now() - step_start).count());
     const int64_t done = step + 1;
     clock.tick(units_per_step);
+    if (done == result.start_step + 1 && done != total && !options.quiet)
+      log::info(time_estimate(result.step_seconds.back(), total - done));
     auto step_means = means(tallies);
     for (const auto& [name, v] : step_means) result.step_metrics[name].push_back(v);
     if (bad.in_a_row > 0) step_means.emplace_back("skipped", 1.0);

@@ -1,5 +1,6 @@
 // Builds herd modules from the reference code's constructor arguments, for `herd conformance`
 // and for importing weights trained with the reference repositories (safari, m2, PyTorch).
+// Every golden adapter lives in src/conformance; the blocks know nothing of them.
 #pragma once
 
 #include <torch/torch.h>

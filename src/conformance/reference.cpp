@@ -1,10 +1,11 @@
-#include "blocks/reference.h"
+#include "conformance/reference.h"
 
 #include "core/error.h"
 
 namespace herd {
 
-// Each adapter file defines its builder (see src/conformance/reference_util.h for helpers);
+// Each adapter file (src/conformance/reference_*.cpp) defines its builder (helpers in
+// reference_util.h);
 // one line below registers it under the golden file's `block` metadata.
 ReferenceModule reference_attention(const YAML::Node& config, const std::string& variant);
 ReferenceModule reference_hyena(const YAML::Node& config, const std::string& variant);
