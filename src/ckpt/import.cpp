@@ -6,7 +6,7 @@
 #include <regex>
 #include <set>
 
-#include "blocks/reference.h"
+#include "conformance/reference.h"
 #include "ckpt/checkpoint.h"
 #include "ckpt/torch_pickle.h"
 #include "config/node.h"

@@ -10,7 +10,7 @@
 // The model config comes from the checkpoint's own hyper-parameters (Lightning
 // hyper_parameters.model, HF config.json), from `reference_config` (the same forms in a file),
 // or from a herd YAML config. Names map stack by stack (embeddings, norms, heads); each
-// layer's mixer uses the per-block map of its conformance adapter (src/blocks/reference.h).
+// layer's mixer uses the per-block map of its conformance adapter (src/conformance/reference.h).
 #pragma once
 
 #include <torch/torch.h>
