@@ -165,7 +165,9 @@ TEST(ConfigSchema, UnknownKeyListsTheValidOnes) {
   EXPECT_NE(msg.find("did you mean n_layer?"), std::string::npos) << msg;
   EXPECT_NE(msg.find("model accepts: "), std::string::npos) << msg;
   for (const auto& k : cfg::config_keys()) {
-    if (k.section == "model") EXPECT_NE(msg.find(k.name), std::string::npos) << k.name;
+    if (k.section == "model") {
+      EXPECT_NE(msg.find(k.name), std::string::npos) << k.name;
+    }
   }
   const std::string top = error_of("modle:\n  d_model: 64\n");
   EXPECT_NE(top.find("did you mean model?"), std::string::npos) << top;
