@@ -19,6 +19,7 @@
 #include <sstream>
 
 #include "ckpt/checkpoint.h"
+#include "train/stop_signal.h"
 #include "cli/commands.h"
 #include "core/error.h"
 
@@ -134,8 +135,9 @@ RunRow inspect(const fs::path& dir) {
   }
   const std::string exit_status = read_first_line(dir / "exit_status");
   const int rc = exit_status.empty() ? 0 : std::atoi(exit_status.c_str());
-  // Stopped by SIGINT/SIGTERM (as a shell or Python reports them): resumable, not failed.
-  const bool stopped = rc == 130 || rc == 143 || rc == -2 || rc == -15;
+  // Stopped by a signal: herd's own checkpointed stop (kExitStopped), or SIGINT/SIGTERM as a
+  // shell or Python reports them. Resumable, not failed.
+  const bool stopped = rc == kExitStopped || rc == 130 || rc == 143 || rc == -2 || rc == -15;
   if (process_alive(dir / "herd.pid") || held_open(dir / "metrics.jsonl"))
     r.status = "running";
   else if (r.steps > 0 && ckpt_step >= r.steps)
