@@ -27,7 +27,8 @@ torch::Tensor AttentionImpl::attend(const torch::Tensor& q, const torch::Tensor&
   auto heads = [&](const torch::Tensor& t) { return t.view({B, L, n_head, dh}).transpose(1, 2); };
   // Scale 1/sqrt(d_head) (SDPA's default), causal mask when the stack is causal.
   auto o = at::scaled_dot_product_attention(heads(q), heads(k), heads(v), /*attn_mask=*/{},
-                                            /*dropout_p=*/0.0, /*is_causal=*/causal);
+                                            /*dropout_p=*/is_training() ? dropout : 0.0,
+                                            /*is_causal=*/causal);
   return out_proj(o.transpose(1, 2).reshape({B, L, d_model}));
 }
 
@@ -68,13 +69,21 @@ torch::Tensor AttentionImpl::step(const torch::Tensor& x, MixerCache& cache) {
   return attend_cached(qkv[0], qkv[1], qkv[2], dynamic_cast<KvCache&>(cache));
 }
 
+double read_attention_dropout(cfg::ConfigMap& options) {
+  const double p = options.get_double("dropout", 0.0, 0.0, 1.0);
+  if (p >= 1.0) options.fail("dropout", str("expected a probability in [0, 1), got ", p));
+  return p;
+}
+
 SequenceMixer make_attention(const MixerContext& ctx, cfg::ConfigMap& options) {
   const int64_t n_head = options.get_int("n_head", ctx.n_head, 1);
   const bool causal = options.get_bool("causal", ctx.causal);
   const bool bias = options.get_bool("bias", true);
   if (ctx.d_model % n_head != 0)
     options.fail("n_head", str("must divide d_model ", ctx.d_model, ", got ", n_head));
-  return Attention(ctx.d_model, n_head, causal, bias).ptr();
+  auto attention = Attention(ctx.d_model, n_head, causal, bias);
+  attention->dropout = read_attention_dropout(options);
+  return attention.ptr();
 }
 
 }  // namespace herd

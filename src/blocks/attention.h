@@ -29,10 +29,14 @@ class AttentionImpl : public SequenceMixerImpl {
 
   int64_t d_model, n_head;
   bool causal;
+  double dropout = 0.0;  // on the attention probabilities, in training only (option `dropout`)
   torch::Tensor in_proj_weight;  // (3D, D)
   torch::Tensor in_proj_bias;    // (3D) or undefined
   torch::nn::Linear out_proj{nullptr};
 };
 TORCH_MODULE(Attention);
+
+// The `dropout` option of attention and Primer: a probability in [0, 1).
+double read_attention_dropout(cfg::ConfigMap& options);
 
 }  // namespace herd

@@ -79,6 +79,17 @@ torch::Tensor H3Impl::step(const torch::Tensor& u, MixerCache& cache) {
   return output_linear(y.transpose(1, 2));
 }
 
+std::vector<ParamGroupTag> H3Impl::param_group_tags() const {
+  std::vector<ParamGroupTag> tags;
+  for (const char* name :
+       {"ssm_k_kernel.B", "kernel.log_dt", "kernel.B", "kernel.inv_A_real", "kernel.A_imag"}) {
+    ParamGroupTag t{"ssm", name, options.ssm_lr, std::nullopt, 0.0};
+    if (!options.ssm_lr) t.max_lr = 1e-3;
+    tags.push_back(t);
+  }
+  return tags;
+}
+
 SequenceMixer make_h3(const MixerContext& ctx, cfg::ConfigMap& opt) {
   H3Options o;
   o.d_model = ctx.d_model;
@@ -92,6 +103,7 @@ SequenceMixer make_h3(const MixerContext& ctx, cfg::ConfigMap& opt) {
   o.measure = opt.get_choice("measure", o.measure, {"diag-lin", "diag-inv"});
   o.dt_min = opt.get_double("dt_min", o.dt_min, 1e-12);
   o.dt_max = opt.get_double("dt_max", o.dt_max, o.dt_min);
+  if (opt.has("ssm_lr")) o.ssm_lr = opt.get_double("ssm_lr", 0.0, 0.0, 10.0);
   if (!ctx.causal)
     throw Error(str(opt.file(), " ", opt.path(),
                     ": h3 is causal only; use mixer m2 for a bidirectional stack"));

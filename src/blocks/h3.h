@@ -21,6 +21,8 @@ struct H3Options {
   int64_t head_dim = 1;
   std::string measure = "diag-lin";
   double dt_min = 0.001, dt_max = 0.1;
+  // The SSM parameters' lr (weight decay 0); unset: min(1e-3, optimizer.lr) as safari's h3.yaml.
+  std::optional<double> ssm_lr;
 };
 
 // The shift SSM's input stream (N taps) and the diagonal SSM's recurrent state.
@@ -37,6 +39,9 @@ class H3Impl : public SequenceMixerImpl {
   std::shared_ptr<MixerCache> allocate_cache(int64_t batch, int64_t max_len,
                                              const torch::TensorOptions& options) override;
   torch::Tensor step(const torch::Tensor& u, MixerCache& cache) override;
+  // Group "ssm": the shift kernel's B and the diagonal kernel's log_dt, B, A (safari registers
+  // exactly these with their own lr and no weight decay; C and the skips D stay default).
+  std::vector<ParamGroupTag> param_group_tags() const override;
   // longconv(k; K_shift, ssm_k_D) for k (B, D, L): the shift kernel has only d_state nonzero
   // taps, so the convolution takes just those (an FFT of length L + N - 1, not 2L).
   torch::Tensor shift_conv(const torch::Tensor& k);

@@ -43,11 +43,24 @@ torch::Tensor HyenaImpl::forward(const torch::Tensor& u) {
   auto skip = filter_fn->bias.view({D, N - 1});
   // Step o gates its input with x_{N-1-o}; the last step's output is gated with x0. Each
   // step is one fused op (ops/long_conv.h), whose output the projection reads as [B, L, D].
+  // With dropout the gate is applied (and dropped) before the op, which then convolves as is.
+  const bool drop = options.dropout > 0 && is_training();
   auto v = x[N];
-  for (int64_t o = 0; o < N - 1; ++o)
-    v = ops::long_conv(
-        {v, k.select(1, o), skip.select(1, o), x[N - 1 - o], o == N - 2 ? x[0] : torch::Tensor()});
+  for (int64_t o = 0; o < N - 1; ++o) {
+    const auto post = o == N - 2 ? x[0] : torch::Tensor();
+    if (drop)
+      v = ops::long_conv({torch::dropout(v * x[N - 1 - o], options.dropout, true), k.select(1, o),
+                          skip.select(1, o), torch::Tensor(), post});
+    else
+      v = ops::long_conv({v, k.select(1, o), skip.select(1, o), x[N - 1 - o], post});
+  }
   return out_proj(v.transpose(1, 2));
+}
+
+std::vector<ParamGroupTag> HyenaImpl::param_group_tags() const {
+  return {{"filter", "filter_fn.implicit_filter.", options.filter_lr, std::nullopt,
+           options.filter_wd},
+          {"pos_emb", "filter_fn.pos_emb.z", options.lr_pos_emb, std::nullopt, 0.0}};
 }
 
 std::shared_ptr<MixerCache> HyenaImpl::allocate_cache(int64_t batch, int64_t max_len,
@@ -93,6 +106,11 @@ SequenceMixer make_hyena(const MixerContext& ctx, cfg::ConfigMap& opt) {
   o.short_filter_order = opt.get_int("short_filter_order", o.short_filter_order, 1);
   o.num_inner_mlps = opt.get_int("num_inner_mlps", o.num_inner_mlps, 0);
   o.modulate = opt.get_bool("modulate", o.modulate);
+  o.dropout = opt.get_double("dropout", o.dropout, 0.0, 1.0);
+  if (o.dropout >= 1.0) opt.fail("dropout", str("expected a probability in [0, 1), got ", o.dropout));
+  o.filter_lr = opt.get_double("filter_lr", o.filter_lr, 0.0, 10.0);
+  o.filter_wd = opt.get_double("filter_wd", o.filter_wd, 0.0, 10.0);
+  o.lr_pos_emb = opt.get_double("lr_pos_emb", o.lr_pos_emb, 0.0, 10.0);
   if (!ctx.causal)
     throw Error(str(opt.file(), " ", opt.path(),
                     ": hyena is causal only; use mixer m2 for a bidirectional stack"));

@@ -22,6 +22,12 @@ struct HyenaOptions {
   int64_t short_filter_order = 3;
   int64_t num_inner_mlps = 2;
   bool modulate = true;
+  // Dropout on each gated product v * x_i before its long convolution (safari's `dropout`;
+  // its `filter_dropout` is never applied by the reference, so herd has none).
+  double dropout = 0.0;
+  // Optimizer groups as safari's HyenaFilter registers them: "filter" (the implicit-filter MLP,
+  // its Sin frequencies included) and "pos_emb" (the positional features z, no weight decay).
+  double filter_lr = 1e-3, filter_wd = 0.0, lr_pos_emb = 1e-5;
 };
 
 // The short-conv tail and one input stream per recurrence step (filters generated once).
@@ -37,6 +43,7 @@ class HyenaImpl : public SequenceMixerImpl {
   std::shared_ptr<MixerCache> allocate_cache(int64_t batch, int64_t max_len,
                                              const torch::TensorOptions& options) override;
   torch::Tensor step(const torch::Tensor& u, MixerCache& cache) override;
+  std::vector<ParamGroupTag> param_group_tags() const override;
 
   HyenaOptions options;
   torch::nn::Linear in_proj{nullptr}, out_proj{nullptr};  // D -> (N+1)D, D -> D

@@ -4,7 +4,9 @@
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "blocks/inference.h"
 #include "config/node.h"
@@ -21,6 +23,17 @@ struct MixerContext {
   int64_t n_layer = 1;
 };
 
+// Parameters a block trains with settings of their own, as safari and m2 tag them (`_optim`):
+// those whose name inside the mixer starts with `prefix` join the optimizer group `group`
+// (train/optimizer.h builds the groups; optimizer.groups in the config overrides them).
+struct ParamGroupTag {
+  std::string group;          // "ssm", "filter", "pos_emb"
+  std::string prefix;         // "kernel.log_dt", "filter_fn.implicit_filter."
+  std::optional<double> lr;   // unset: optimizer.lr
+  std::optional<double> max_lr;  // the lr is at most this (H3: min(1e-3, optimizer.lr))
+  double weight_decay = 0.0;
+};
+
 // [B, L, D] -> [B, L, D]. L may be anything in [1, max_seq_len], odd lengths included.
 class SequenceMixerImpl : public torch::nn::Module {
  public:
@@ -32,6 +45,8 @@ class SequenceMixerImpl : public torch::nn::Module {
   virtual std::shared_ptr<MixerCache> allocate_cache(int64_t batch, int64_t max_len,
                                                      const torch::TensorOptions& options);
   virtual torch::Tensor step(const torch::Tensor& x, MixerCache& cache);
+  // The block's own optimizer groups (none: every parameter takes the stack's defaults).
+  virtual std::vector<ParamGroupTag> param_group_tags() const { return {}; }
 };
 using SequenceMixer = std::shared_ptr<SequenceMixerImpl>;
 

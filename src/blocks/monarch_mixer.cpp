@@ -81,6 +81,16 @@ torch::Tensor MonarchMixerImpl::step(const torch::Tensor& u, MixerCache& cache) 
   return out_linear(y.transpose(1, 2));
 }
 
+std::vector<ParamGroupTag> MonarchMixerImpl::param_group_tags() const {
+  std::vector<ParamGroupTag> tags;
+  for (const char* f : {"filter_fn.", "filter_fn2."}) {
+    tags.push_back({"filter", std::string(f) + "implicit_filter.", options.filter_lr,
+                    std::nullopt, options.filter_wd});
+    tags.push_back({"pos_emb", std::string(f) + "pos_emb.z", options.lr_pos_emb, std::nullopt, 0.0});
+  }
+  return tags;
+}
+
 SequenceMixer make_m2(const MixerContext& ctx, cfg::ConfigMap& opt) {
   MonarchMixerOptions o;
   o.d_model = ctx.d_model;
@@ -99,6 +109,9 @@ SequenceMixer make_m2(const MixerContext& ctx, cfg::ConfigMap& opt) {
   o.short_filter_order = opt.get_int("short_filter_order", o.short_filter_order, 1);
   o.num_inner_mlps = opt.get_int("num_inner_mlps", o.num_inner_mlps, 0);
   o.modulate = opt.get_bool("modulate", o.modulate);
+  o.filter_lr = opt.get_double("filter_lr", o.filter_lr, 0.0, 10.0);
+  o.filter_wd = opt.get_double("filter_wd", o.filter_wd, 0.0, 10.0);
+  o.lr_pos_emb = opt.get_double("lr_pos_emb", o.lr_pos_emb, 0.0, 10.0);
   return MonarchMixer(o).ptr();
 }
 

@@ -25,6 +25,12 @@ struct MonarchMixerOptions {
   int64_t short_filter_order = 3;
   int64_t num_inner_mlps = 2;
   bool modulate = true;
+  // Optimizer groups as m2's hyena_utils tags them: "filter" = implicit_filter of filter_fn and
+  // filter_fn2 (hyena_kernel_lr, hyena_wd; m2 leaves implicit_filter_rev untagged, so does
+  // herd) and "pos_emb" = their z (hyena_lr_pos_emb, no weight decay). Defaults: the M2-BERT
+  // pretraining yamls. m2 decays with composer's DecoupledAdamW (not scaled by lr), herd with
+  // torch's AdamW (scaled by lr): equal numbers are not an equal decay.
+  double filter_lr = 1e-3, filter_wd = 0.1, lr_pos_emb = 1e-5;
 };
 
 // Causal M2 generation: the short-conv tail and the two long convolutions' input streams.
@@ -40,6 +46,7 @@ class MonarchMixerImpl : public SequenceMixerImpl {
   std::shared_ptr<MixerCache> allocate_cache(int64_t batch, int64_t max_len,
                                              const torch::TensorOptions& options) override;
   torch::Tensor step(const torch::Tensor& u, MixerCache& cache) override;
+  std::vector<ParamGroupTag> param_group_tags() const override;
 
   MonarchMixerOptions options;
   ops::ImplicitFilter filter_fn{nullptr}, filter_fn2{nullptr};  // filter_fn2: residual conv

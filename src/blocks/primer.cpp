@@ -75,7 +75,9 @@ SequenceMixer make_primer(const MixerContext& ctx, cfg::ConfigMap& options) {
   const bool bias = options.get_bool("bias", true);
   if (ctx.d_model % n_head != 0)
     options.fail("n_head", str("must divide d_model ", ctx.d_model, ", got ", n_head));
-  return PrimerMDHA(ctx.d_model, n_head, width, causal, bias).ptr();
+  auto primer = PrimerMDHA(ctx.d_model, n_head, width, causal, bias);
+  primer->dropout = read_attention_dropout(options);
+  return primer.ptr();
 }
 
 }  // namespace herd

@@ -10,6 +10,7 @@
 #include "core/log.h"
 #include "dist/launcher.h"
 #include "models/stack.h"
+#include "train/optimizer.h"
 #include "train/stop_signal.h"
 #include "train/trainer.h"
 
@@ -19,7 +20,7 @@ namespace fs = std::filesystem;
 void add_train(CLI::App& app) {
   auto* cmd = app.add_subcommand("train", "Train a model from a YAML config");
   struct Args {
-    std::string config, run_dir, resume;
+    std::string config, run_dir, resume, init_from;
     std::vector<std::string> overrides;
     int64_t stop_after = 0;
     int nproc = 0;
@@ -38,6 +39,9 @@ void add_train(CLI::App& app) {
   cmd->add_option("--run-dir", args->run_dir, "Run directory (default: runs/<config name>)");
   cmd->add_option("--resume", args->resume,
                   "auto (newest valid checkpoint in the run dir, if any) or a checkpoint path");
+  cmd->add_option("--init-from", args->init_from,
+                  "Start from these weights (a herd checkpoint, e.g. from herd import), with a fresh "
+                  "optimizer and step 0 (sets task.init_from)");
   cmd->add_flag("--overwrite", args->overwrite,
                 "Start over in a run dir that holds checkpoints, deleting them (without it such a "
                 "run dir is refused unless --resume is given)");
@@ -47,7 +51,13 @@ void add_train(CLI::App& app) {
       "SIGTERM, SIGINT or SIGUSR1 finish the current step, write a checkpoint and exit with "
       "status 75\n(resume with --resume auto); a second signal aborts at once.");
   cmd->callback([args] {
-    Config cfg = load_config(args->config, args->overrides);
+    auto overrides = args->overrides;
+    if (!args->init_from.empty()) {
+      HERD_CHECK(fs::is_directory(args->init_from), "--init-from ", args->init_from,
+                 ": expected a checkpoint directory (holding model.pt and state.yaml)");
+      overrides.push_back("task.init_from=" + args->init_from);
+    }
+    Config cfg = load_config(args->config, overrides);
     if (!args->resume.empty() && args->resume != "auto" && !fs::is_directory(args->resume))
       throw Error(str("--resume ", args->resume, ": expected auto or a checkpoint directory"));
     RunOptions o{args->run_dir, args->resume, args->stop_after, false};
@@ -154,7 +164,9 @@ void add_config(CLI::App& app) {
               << "M)\n"
               << "# training FLOPs per token: " << std::scientific << std::setprecision(3)
               << flops_per_token(cfg.model, *model, cfg.seq_len())
-              << " (6 x matmul params + 12 x attn layers x T x D)\n";
+              << " (6 x matmul params + 12 x attn layers x T x D)\n"
+              << std::defaultfloat
+              << describe_param_groups(plan_param_groups(*model, cfg.optimizer, cfg.source));
   });
   add_config_docs(*cmd);
 }

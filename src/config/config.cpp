@@ -126,6 +126,29 @@ void parse_betas(cfg::ConfigMap& m, OptimizerConfig& c) {
     m.fail("betas", "expected a list of two numbers in [0, 1)");
 }
 
+// `groups: {filter: {lr: 6.0e-4, weight_decay: 0.0}, decay: {weight_decay: 0.01}}`.
+void parse_groups(cfg::ConfigMap& m, OptimizerConfig& c) {
+  if (!m.has("groups")) {
+    m.raw("groups");
+    return;
+  }
+  const YAML::Node g = m.raw("groups");
+  const char* form = "expected a mapping group -> {lr, weight_decay}, e.g. {filter: {lr: 6.0e-4}}";
+  if (!g.IsMap()) m.fail("groups", form);
+  auto groups = m.child("groups");
+  for (const auto& entry : g) {
+    const auto name = entry.first.as<std::string>();
+    if (!entry.second.IsMap()) groups.fail(name, form);
+    auto e = groups.child(name);
+    OptimizerConfig::GroupOverride o;
+    if (e.has("lr")) o.lr = e.get_double("lr", 0.0, 0.0, 10.0);
+    if (e.has("weight_decay")) o.weight_decay = e.get_double("weight_decay", 0.0, 0.0, 10.0);
+    e.finish();
+    c.groups[name] = o;
+  }
+  groups.finish();
+}
+
 YAML::Node mixer_node(const MixerSpec& spec) {
   YAML::Node n(YAML::NodeType::Map);
   n["type"] = spec.type;
@@ -157,6 +180,11 @@ void dump_structured(const std::string& path, const Config& c, YAML::Node& secti
       item["dir"] = src.dir;
       item["weight"] = src.weight;
       section["mix"].push_back(item);
+    }
+  if (path == "optimizer.groups")
+    for (const auto& [name, o] : c.optimizer.groups) {
+      if (o.lr) section["groups"][name]["lr"] = *o.lr;
+      if (o.weight_decay) section["groups"][name]["weight_decay"] = *o.weight_decay;
     }
   if (path == "optimizer.betas") {
     section["betas"].push_back(c.optimizer.beta1);
@@ -203,6 +231,7 @@ Config parse_config(YAML::Node root, const std::string& source) {
   parse_model(maps.at("model"), c.model);
   parse_data(maps.at("data"), maps.at("data.augment"), c.data);
   parse_betas(maps.at("optimizer"), c.optimizer);
+  parse_groups(maps.at("optimizer"), c.optimizer);
   if (c.task.type == "classify" && c.task.train_file.empty())
     maps.at("task").fail("train_file", "required for task.type classify (labelled jsonl)");
   if (c.train.micro_batch_size > 0 && c.train.batch_size % c.train.micro_batch_size != 0)

@@ -4,6 +4,8 @@
 #include <yaml-cpp/yaml.h>
 
 #include <cstdint>
+#include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -50,6 +52,10 @@ struct ModelConfig {
   int64_t mlp_ratio = 4;               // hidden width = mlp_ratio * d_model (GLU: per branch)
   int64_t mlp_nblocks = 4;             // m2_glu only: blocks of its block-diagonal linears
   double norm_eps = 1e-5;
+  // Dropout in training (0: off): on the embeddings' output, on every mixer and MLP branch
+  // before its residual add, on the MLP's hidden activation. Mixers have their own (attention
+  // and primer `dropout` on the probabilities, hyena `dropout` on the gated products).
+  double embd_dropout = 0.0, resid_dropout = 0.0, mlp_dropout = 0.0;
   double init_std = 0.02;
   bool tie_embeddings = true;
   MixerSpec mixer;                // default for every layer
@@ -100,6 +106,12 @@ struct OptimizerConfig {
   double beta2 = 0.95;
   double eps = 1e-8;
   double weight_decay = 0.1;
+  // optimizer.groups.<name>: lr and/or weight decay of one parameter group, overriding the
+  // block's declaration (train/optimizer.h; `herd config check` lists a model's groups).
+  struct GroupOverride {
+    std::optional<double> lr, weight_decay;
+  };
+  std::map<std::string, GroupOverride> groups;
 };
 
 struct ScheduleConfig {

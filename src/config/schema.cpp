@@ -48,6 +48,18 @@ std::vector<KeySpec> build_keys() {
           .max(4096)
           .applies([](const Config& c) { return c.model.mlp == "m2_glu"; }, "mlp: m2_glu", true),
       K("model", "norm_eps", HERD_FIELD(model.norm_eps), "LayerNorm epsilon").min(0).max(1),
+      K("model", "embd_dropout", HERD_FIELD(model.embd_dropout),
+        "dropout on the embeddings' output (training only)")
+          .min(0)
+          .max(1, true),
+      K("model", "resid_dropout", HERD_FIELD(model.resid_dropout),
+        "dropout on each mixer and MLP branch before its residual add")
+          .min(0)
+          .max(1, true),
+      K("model", "mlp_dropout", HERD_FIELD(model.mlp_dropout),
+        "dropout on the MLP's hidden activation (m2_glu: before wo)")
+          .min(0)
+          .max(1, true),
       K("model", "init_std", HERD_FIELD(model.init_std), "std of the normal weight init")
           .min(0)
           .max(10),
@@ -114,6 +126,9 @@ std::vector<KeySpec> build_keys() {
       K("optimizer", "lr", HERD_FIELD(optimizer.lr), "peak learning rate").min(0).max(10),
       K("optimizer", "betas", {}, "AdamW's beta1, beta2, each in [0, 1)")
           .form("list of two numbers", "[0.9, 0.95]"),
+      K("optimizer", "groups", {},
+        "per-group lr/weight_decay over the blocks' own (herd config check lists the groups)")
+          .form("mapping name -> {lr, weight_decay}", "{}"),
       K("optimizer", "eps", HERD_FIELD(optimizer.eps), "AdamW epsilon").min(0).max(1),
       K("optimizer", "weight_decay", HERD_FIELD(optimizer.weight_decay),
         "decoupled weight decay (matrices only)")
@@ -192,7 +207,7 @@ std::vector<KeySpec> build_keys() {
           .max(1, true)
           .applies(is_mlm, "task.type: mlm", false),
       K("task", "init_from", HERD_FIELD(task.init_from),
-        "a checkpoint whose encoder weights start the run (fine-tuning)")
+        "a checkpoint whose weights start the run, fresh optimizer (classify: the encoder's)")
           .applies([](const Config& c) { return !c.task.init_from.empty(); }, "", false),
       K("task", "train_file", HERD_FIELD(task.train_file), "classify: labelled jsonl (required)")
           .applies([](const Config& c) { return c.task.type == "classify"; }, "task.type: classify",

@@ -32,12 +32,15 @@ MlpImpl::MlpImpl(int64_t d_model, int64_t d_hidden, Activation act_, bool bias) 
 }
 
 torch::Tensor MlpImpl::forward(const torch::Tensor& x) {
-  if (act != Activation::squared_relu) return fc2(activate(fc1(x), act));
+  auto drop = [&](const torch::Tensor& a) {
+    return dropout > 0 && is_training() ? torch::dropout(a, dropout, true) : a;
+  };
+  if (act != Activation::squared_relu) return fc2(drop(activate(fc1(x), act)));
   // fc1's bias goes into the fused activation (one pass each way, dbias included); under
   // autocast it takes the matmul's dtype, as the linear would.
   auto h = torch::nn::functional::linear(x, fc1->weight);
   const auto& b = fc1->bias;
-  return fc2(ops::squared_relu(h, b.defined() ? b.to(h.scalar_type()) : b));
+  return fc2(drop(ops::squared_relu(h, b.defined() ? b.to(h.scalar_type()) : b)));
 }
 
 }  // namespace herd

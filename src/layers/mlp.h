@@ -19,6 +19,7 @@ class MlpImpl : public torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& x);
 
   Activation act;
+  double dropout = 0.0;  // on the hidden activation before fc2, in training (model.mlp_dropout)
   torch::nn::Linear fc1{nullptr};  // (F, D)
   torch::nn::Linear fc2{nullptr};  // (D, F)
 };

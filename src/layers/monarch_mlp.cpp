@@ -21,6 +21,7 @@ torch::Tensor MonarchGluMlpImpl::forward(const torch::Tensor& x) {
   // The first I features are gated (exact erf GELU); they come from blocks 0..nb/2-1.
   auto a =
       torch::gelu(h.narrow(-1, 0, d_intermediate)) * h.narrow(-1, d_intermediate, d_intermediate);
+  if (dropout > 0 && is_training()) a = torch::dropout(a, dropout, true);
   return layernorm ? layernorm(wo(a) + x) : wo(a);
 }
 

@@ -20,6 +20,7 @@ class MonarchGluMlpImpl : public torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& x);
 
   int64_t d_model, d_intermediate;
+  double dropout = 0.0;  // on the gated activation before wo, in training (m2's hidden_dropout)
   BlockdiagLinear gated_layers{nullptr};    // weight (nb, 2I/nb, D/nb), no bias
   BlockdiagLinear wo{nullptr};              // weight (nb, D/nb, I/nb), bias (D)
   torch::nn::LayerNorm layernorm{nullptr};  // only when residual_norm

@@ -80,6 +80,7 @@ torch::Tensor BertImpl::encode(const torch::Tensor& tokens, const torch::Tensor&
     HERD_CHECK(!token_types.defined(), "bert: token_types given, but model.type_vocab_size is 0");
   }
   if (ln_emb) x = ln_emb(x);
+  x = embedding_dropout(x, cfg, is_training());
   const Residual out = run_blocks(h, {x, {}});
   return ln_f ? final_norm(out, ln_f) : out.value();
 }

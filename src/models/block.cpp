@@ -26,12 +26,18 @@ SequenceMixer build_mixer(const MixerSpec& spec, const MixerContext& ctx) {
   return mixer;
 }
 
+torch::Tensor embedding_dropout(const torch::Tensor& x, const ModelConfig& cfg, bool training) {
+  return cfg.embd_dropout > 0 && training ? torch::dropout(x, cfg.embd_dropout, true) : x;
+}
+
 torch::nn::LayerNorm layer_norm(const ModelConfig& cfg) {
   return torch::nn::LayerNorm(torch::nn::LayerNormOptions({cfg.d_model}).eps(cfg.norm_eps));
 }
 
 BlockImpl::BlockImpl(const ModelConfig& cfg, const MixerSpec& spec, const MixerContext& ctx)
-    : post_norm(cfg.norm == "post"), mixer_residual(cfg.mixer_residual || cfg.norm != "post") {
+    : post_norm(cfg.norm == "post"),
+      mixer_residual(cfg.mixer_residual || cfg.norm != "post"),
+      resid_dropout(cfg.resid_dropout) {
   HERD_CHECK(cfg.norm == "pre" || cfg.norm == "post", "model.norm: expected pre|post, got \"",
              cfg.norm, "\"");
   // Registration order as before the stacks shared this block: optimizer state is by index.
@@ -44,6 +50,12 @@ BlockImpl::BlockImpl(const ModelConfig& cfg, const MixerSpec& spec, const MixerC
                                                    cfg.norm_eps, /*residual_norm=*/false));
   else
     mlp = register_module("mlp", Mlp(cfg.d_model, hidden, parse_activation(cfg.mlp)));
+  if (mlp) mlp->dropout = cfg.mlp_dropout;
+  if (glu_mlp) glu_mlp->dropout = cfg.mlp_dropout;
+}
+
+torch::Tensor BlockImpl::drop(const torch::Tensor& branch) {
+  return resid_dropout > 0 && is_training() ? torch::dropout(branch, resid_dropout, true) : branch;
 }
 
 Residual BlockImpl::forward_stream(const Residual& in) {
@@ -51,14 +63,14 @@ Residual BlockImpl::forward_stream(const Residual& in) {
   if (!post_norm) {
     // x = in.sum + in.pending, ln_1(x); y = x + mixer(..), ln_2(y); y + mlp(..) left pending.
     auto [x, normed_1] = ops::add_layer_norm(in.sum, in.pending, ln_1);
-    auto [y, normed_2] = ops::add_layer_norm(x, mixer->forward(normed_1), ln_2);
-    return {y, ffn(normed_2)};
+    auto [y, normed_2] = ops::add_layer_norm(x, drop(mixer->forward(normed_1)), ln_2);
+    return {y, drop(ffn(normed_2))};
   }
   // Post-norm: y = ln_1(x + mixer(x)) (or mixer(x) alone), out = ln_2(y + mlp(y)).
   const auto x = in.value();
-  const auto y =
-      mixer_residual ? ops::add_layer_norm(x, mixer->forward(x), ln_1).normed : mixer->forward(x);
-  return {ops::add_layer_norm(y, ffn(y), ln_2).normed, {}};
+  const auto y = mixer_residual ? ops::add_layer_norm(x, drop(mixer->forward(x)), ln_1).normed
+                                : mixer->forward(x);
+  return {ops::add_layer_norm(y, drop(ffn(y)), ln_2).normed, {}};
 }
 
 torch::Tensor BlockImpl::forward(const torch::Tensor& x) {

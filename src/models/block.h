@@ -36,8 +36,11 @@ class BlockImpl : public torch::nn::Module {
   // Cached generation (pre-norm): the block at the next T positions x [B, T, D], the mixer
   // reading and extending its cache (blocks/inference.h).
   torch::Tensor step(const torch::Tensor& x, MixerCache& cache);
+  // The residual dropout of a branch (identity in eval or at p = 0).
+  torch::Tensor drop(const torch::Tensor& branch);
 
   bool post_norm = false, mixer_residual = true;
+  double resid_dropout = 0.0;  // each branch before its residual add, in training
   torch::nn::LayerNorm ln_1{nullptr};  // absent when !mixer_residual
   torch::nn::LayerNorm ln_2{nullptr};
   SequenceMixer mixer;
@@ -50,6 +53,8 @@ TORCH_MODULE(Block);
 // The mixer `spec` names, with its options checked against the block's own keys.
 SequenceMixer build_mixer(const MixerSpec& spec, const MixerContext& ctx);
 torch::nn::LayerNorm layer_norm(const ModelConfig& cfg);
+// model.embd_dropout on the embeddings' output (after BERT's and ViT's embedding LayerNorm).
+torch::Tensor embedding_dropout(const torch::Tensor& x, const ModelConfig& cfg, bool training);
 // cfg.n_layer blocks of the plan cfg.layers; causal for GPT, bidirectional for BERT/ViT.
 torch::nn::ModuleList make_blocks(const ModelConfig& cfg, bool causal);
 // The blocks in order, one forward_stream call each. The result may hold a pending add: finish

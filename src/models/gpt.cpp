@@ -34,6 +34,7 @@ torch::Tensor GptImpl::hidden(const torch::Tensor& tokens) {
              cfg.max_seq_len);
   auto x = wte(tokens);
   if (wpe) x = x + wpe(torch::arange(T, tokens.options()));
+  x = embedding_dropout(x, cfg, is_training());
   return final_norm(run_blocks(h, {x, {}}), ln_f);
 }
 

@@ -43,6 +43,7 @@ torch::Tensor VitImpl::forward(const torch::Tensor& images) {
   if (cls_token.defined()) x = torch::cat({cls_token.expand({B, 1, cfg.d_model}), x}, 1);
   if (wpe) x = x + wpe->weight;
   if (ln_emb) x = ln_emb(x);
+  x = embedding_dropout(x, cfg, is_training());
   const Residual out = run_blocks(h, {x, {}});
   x = ln_f ? final_norm(out, ln_f) : out.value();
   return head(cls_token.defined() ? x.select(1, 0) : x.mean(1));

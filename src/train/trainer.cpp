@@ -197,7 +197,8 @@ TrainResult train(const Config& base_cfg, const RunOptions& given) {
   const std::string ckpt_dir = (fs::path(run_dir) / "checkpoints").string();
   fs::create_directories(run_dir);
   auto& model = task->model();
-  auto optimizer = make_optimizer(model, cfg.optimizer);
+  const auto param_groups = plan_param_groups(model, cfg.optimizer, cfg.source);
+  auto optimizer = make_optimizer(param_groups, cfg.optimizer);
 
   TrainResult result;
   int64_t units_seen = 0;
@@ -221,6 +222,19 @@ TrainResult train(const Config& base_cfg, const RunOptions& given) {
     result.start_step = ck.state.step;
     units_seen = ck.state.tokens_seen;
     if (!options.quiet) log::info("resumed from ", ck.path, " at step ", ck.state.step);
+  }
+  // task.init_from (herd train --init-from): weights only, optimizer and step start fresh. The
+  // classify task takes just the encoder, itself (classify_task.cpp).
+  if (!resume_from && !cfg.task.init_from.empty() && resolved_task_type(cfg) != "classify") {
+    auto ck = ckpt::open(cfg.task.init_from);
+    ckpt::load_model(ck, model);  // every name and shape checked: errors name the tensor
+    if (!ck.state.tokenizer_identity.empty() &&
+        ck.state.tokenizer_identity != task->data_identity())
+      log::warn(ck.path, ": its weights were trained on data identified as ",
+                ck.state.tokenizer_identity, ", this run's is ", task->data_identity());
+    if (!options.quiet)
+      log::info("weights from ", ck.path, " (its step ", ck.state.step,
+                "); optimizer and schedule start at step 0");
   }
   dp.setup(model);   // [dist] rank 0's weights everywhere; gradient hooks
   if (dp.is_main())  // checked, atomic: a full disk is an error here, not a silently empty file
@@ -293,7 +307,7 @@ TrainResult train(const Config& base_cfg, const RunOptions& given) {
   for (int64_t step = result.start_step; step < total; ++step) {
     const auto step_start = std::chrono::steady_clock::now();
     const double lr = lr_at(cfg.optimizer, cfg.schedule, step, total);
-    set_lr(*optimizer, lr);
+    set_lr(*optimizer, param_groups, cfg.optimizer.lr > 0 ? lr / cfg.optimizer.lr : 0.0);
     optimizer->zero_grad();
     BatchPrefetcher::Item next = batches.next();
     const TaskBatch& batch = next.batch;
