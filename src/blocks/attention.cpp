@@ -22,11 +22,14 @@ torch::Tensor AttentionImpl::project_qkv(const torch::Tensor& x) {
 }
 
 torch::Tensor AttentionImpl::attend(const torch::Tensor& q, const torch::Tensor& k,
-                                    const torch::Tensor& v) {
+                                    const torch::Tensor& v, const torch::Tensor& pad) {
   const int64_t B = q.size(0), L = q.size(1), dh = d_model / n_head;
   auto heads = [&](const torch::Tensor& t) { return t.view({B, L, n_head, dh}).transpose(1, 2); };
-  // Scale 1/sqrt(d_head) (SDPA's default), causal mask when the stack is causal.
-  auto o = at::scaled_dot_product_attention(heads(q), heads(k), heads(v), /*attn_mask=*/{},
+  // Scale 1/sqrt(d_head) (SDPA's default), causal mask when the stack is causal. Right pads
+  // need no mask of their own in a causal stack: no real position sees them.
+  std::optional<torch::Tensor> keep;  // [B, 1, 1, L]: true where a key may be attended
+  if (pad.defined() && !causal) keep = pad.logical_not().view({B, 1, 1, L});
+  auto o = at::scaled_dot_product_attention(heads(q), heads(k), heads(v), keep,
                                             /*dropout_p=*/is_training() ? dropout : 0.0,
                                             /*is_causal=*/causal);
   return out_proj(o.transpose(1, 2).reshape({B, L, d_model}));
@@ -35,6 +38,11 @@ torch::Tensor AttentionImpl::attend(const torch::Tensor& q, const torch::Tensor&
 torch::Tensor AttentionImpl::forward(const torch::Tensor& x) {
   auto qkv = project_qkv(x).chunk(3, -1);
   return attend(qkv[0], qkv[1], qkv[2]);
+}
+
+torch::Tensor AttentionImpl::forward_padded(const torch::Tensor& x, const torch::Tensor& pad) {
+  auto qkv = project_qkv(x).chunk(3, -1);
+  return attend(qkv[0], qkv[1], qkv[2], pad);
 }
 
 std::shared_ptr<MixerCache> AttentionImpl::allocate_cache(int64_t batch, int64_t max_len,

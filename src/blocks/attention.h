@@ -15,9 +15,13 @@ class AttentionImpl : public SequenceMixerImpl {
  public:
   AttentionImpl(int64_t d_model, int64_t n_head, bool causal, bool bias = true);
   torch::Tensor forward(const torch::Tensor& x) override;  // [B, L, D] -> [B, L, D]
+  // Pads are masked out as keys (torch MHA's key_padding_mask).
+  torch::Tensor forward_padded(const torch::Tensor& x, const torch::Tensor& pad) override;
   // Attention core on projected q, k, v, each [B, L, D] (head-major channels); used by
   // variants (Primer) that transform q, k, v between projection and attention.
-  torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v);
+  // pad [B, L] (optional): true at padding positions, which no query attends to.
+  torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                       const torch::Tensor& pad = {});
   torch::Tensor project_qkv(const torch::Tensor& x);  // [B, L, 3D]
   // Causal generation: a KV cache; step() attends the new positions to every cached one.
   std::shared_ptr<MixerCache> allocate_cache(int64_t batch, int64_t max_len,

@@ -6,6 +6,10 @@
 
 namespace herd {
 
+torch::Tensor SequenceMixerImpl::forward_padded(const torch::Tensor& x, const torch::Tensor& pad) {
+  return forward(x.masked_fill(pad.unsqueeze(-1), 0));
+}
+
 std::shared_ptr<MixerCache> SequenceMixerImpl::allocate_cache(int64_t batch, int64_t max_len,
                                                               const torch::TensorOptions& opt) {
   auto c = std::make_shared<HistoryCache>();

@@ -38,6 +38,11 @@ struct ParamGroupTag {
 class SequenceMixerImpl : public torch::nn::Module {
  public:
   virtual torch::Tensor forward(const torch::Tensor& x) = 0;
+  // The same over a right-padded batch: pad [B, L] bool, true at padding positions. The output
+  // at real positions must not depend on the pads (BERT classification batches). The default
+  // zeroes the pads' inputs and runs forward(): enough for a causal mixer, where right pads
+  // come after every real position; bidirectional mixers override it.
+  virtual torch::Tensor forward_padded(const torch::Tensor& x, const torch::Tensor& pad);
   // Generation (causal mixers; blocks/inference.h): a cache for `batch` sequences of up to
   // max_len positions, and step(), which takes the next T >= 1 positions [B, T, D] and returns
   // the mixer's output there, equal to forward() over the whole prefix. The defaults keep the

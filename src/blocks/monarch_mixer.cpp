@@ -40,16 +40,26 @@ torch::Tensor MonarchMixerImpl::long_conv(ops::ImplicitFilter& f, const torch::T
                          options.bidirectional ? f->filter_rev(L) : torch::Tensor()});
 }
 
-torch::Tensor MonarchMixerImpl::forward(const torch::Tensor& u) {
+torch::Tensor MonarchMixerImpl::forward(const torch::Tensor& u) { return mix(u, {}); }
+
+torch::Tensor MonarchMixerImpl::forward_padded(const torch::Tensor& u, const torch::Tensor& pad) {
+  return mix(u, pad.logical_not().to(u.scalar_type()).unsqueeze(1));
+}
+
+torch::Tensor MonarchMixerImpl::mix(const torch::Tensor& u, const torch::Tensor& keep) {
   const int64_t D = options.d_model;
   check_mixer_input("m2", u, D, options.l_max);
   const int64_t L = u.size(1);
   auto z = in_linear(u).transpose(1, 2);  // (B, 3D, L): chunks x1, x2, v
   z = ops::short_conv(z, short_filter->weight, short_filter->bias);
   auto x = z.split(D, 1);
-  auto y = long_conv(filter_fn, x[2], x[0], x[1], L);  // (x[2] x[0]) conv, gated by x[1]
+  // (x[2] x[0]) conv, gated by x[1]; with pads, x[0] zeroed there zeroes the product.
+  auto y = long_conv(filter_fn, x[2], keep.defined() ? x[0] * keep : x[0], x[1], L);
   // The residual long conv reads the block input itself and is added after the x2 gate.
-  if (filter_fn2) y = y + long_conv(filter_fn2, u.transpose(1, 2), {}, {}, L);
+  if (filter_fn2) {
+    auto ut = u.transpose(1, 2);
+    y = y + long_conv(filter_fn2, keep.defined() ? ut * keep : ut, {}, {}, L);
+  }
   return out_linear(y.transpose(1, 2));
 }
 

@@ -43,6 +43,10 @@ class MonarchMixerImpl : public SequenceMixerImpl {
  public:
   explicit MonarchMixerImpl(const MonarchMixerOptions& o);
   torch::Tensor forward(const torch::Tensor& u) override;  // [B, L, D] -> [B, L, D]
+  // Pads zeroed before both long convolutions (v x1 and the residual conv's input), so the
+  // anti-causal taps of a bidirectional filter read zeros past the real tokens. The short conv
+  // is causal and needs nothing.
+  torch::Tensor forward_padded(const torch::Tensor& u, const torch::Tensor& pad) override;
   std::shared_ptr<MixerCache> allocate_cache(int64_t batch, int64_t max_len,
                                              const torch::TensorOptions& options) override;
   torch::Tensor step(const torch::Tensor& u, MixerCache& cache) override;
@@ -57,6 +61,8 @@ class MonarchMixerImpl : public SequenceMixerImpl {
   // f applied to x pre, gated by post (either may be undefined).
   torch::Tensor long_conv(ops::ImplicitFilter& f, const torch::Tensor& x, const torch::Tensor& pre,
                           const torch::Tensor& post, int64_t L);
+  // forward() with the long convolutions' inputs multiplied by keep [B, 1, L] when defined.
+  torch::Tensor mix(const torch::Tensor& u, const torch::Tensor& keep);
 };
 TORCH_MODULE(MonarchMixer);
 

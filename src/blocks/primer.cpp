@@ -38,6 +38,12 @@ torch::Tensor PrimerMDHAImpl::forward(const torch::Tensor& x) {
   return attend(parts[0], parts[1], parts[2]);
 }
 
+torch::Tensor PrimerMDHAImpl::forward_padded(const torch::Tensor& x, const torch::Tensor& pad) {
+  auto qkv = project_qkv(x).masked_fill(pad.unsqueeze(-1), 0).transpose(1, 2);
+  auto parts = dconv(qkv).transpose(1, 2).contiguous().chunk(3, -1);
+  return attend(parts[0], parts[1], parts[2], pad);
+}
+
 torch::Tensor PrimerMDHAImpl::dconv(const torch::Tensor& qkv) {
   if (causal) return ops::short_conv(qkv, dconv_weight());
   // Bidirectional: centred taps, (K-1)/2 zeros before the sequence and K-1-(K-1)/2 after.

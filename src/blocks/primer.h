@@ -26,6 +26,9 @@ class PrimerMDHAImpl : public AttentionImpl {
   torch::Tensor dconv_weight() const;  // (3D, 1, K): q; k; v filters, as the packed projection
   // The depthwise convs on the packed [B, 3D, L] projection: causal, or centred when !causal.
   torch::Tensor dconv(const torch::Tensor& qkv);
+  // Pads: their projections are zeroed before the (centred) dconv, as if the sequence ended
+  // there, and masked as keys.
+  torch::Tensor forward_padded(const torch::Tensor& x, const torch::Tensor& pad) override;
 
   int64_t dconv_width;
   torch::nn::Conv1d q_dconv{nullptr}, k_dconv{nullptr}, v_dconv{nullptr};  // weight (D, 1, K)

@@ -65,7 +65,8 @@ BertImpl::BertImpl(const ModelConfig& c) : cfg(c) {
   }
 }
 
-torch::Tensor BertImpl::encode(const torch::Tensor& tokens, const torch::Tensor& token_types) {
+torch::Tensor BertImpl::encode(const torch::Tensor& tokens, const torch::Tensor& token_types,
+                               const torch::Tensor& pad) {
   HERD_CHECK(tokens.dim() == 2, "bert: tokens must be [B, T], got ", tokens.sizes());
   const int64_t T = tokens.size(1);
   HERD_CHECK(T >= 1 && T <= cfg.max_seq_len, "bert: sequence length ", T,
@@ -81,7 +82,9 @@ torch::Tensor BertImpl::encode(const torch::Tensor& tokens, const torch::Tensor&
   }
   if (ln_emb) x = ln_emb(x);
   x = embedding_dropout(x, cfg, is_training());
-  const Residual out = run_blocks(h, {x, {}});
+  HERD_CHECK(!pad.defined() || pad.sizes() == tokens.sizes(), "bert: pad mask ", pad.sizes(),
+             " must match tokens ", tokens.sizes());
+  const Residual out = run_blocks(h, {x, {}}, pad);
   return ln_f ? final_norm(out, ln_f) : out.value();
 }
 
@@ -115,10 +118,19 @@ MlmResult BertImpl::mlm(const torch::Tensor& input, const torch::Tensor& labels)
   return r;
 }
 
-torch::Tensor BertImpl::classify(const torch::Tensor& tokens, const torch::Tensor& token_types) {
+torch::Tensor BertImpl::classify(const torch::Tensor& tokens, const torch::Tensor& token_types,
+                                  const torch::Tensor& pad) {
   HERD_CHECK(classifier, "bert: no classification head (set model.num_classes > 0)");
-  auto hidden = encode(tokens, token_types);
-  auto pooled = cfg.pool == "mean" ? hidden.mean(1) : hidden.select(1, 0);  // [CLS] first
+  auto hidden = encode(tokens, token_types, pad);
+  torch::Tensor pooled;
+  if (cfg.pool != "mean") {
+    pooled = hidden.select(1, 0);  // [CLS] first
+  } else if (!pad.defined()) {
+    pooled = hidden.mean(1);
+  } else {  // over the real positions only
+    auto keep = pad.logical_not().unsqueeze(-1).to(hidden.scalar_type());
+    pooled = (hidden * keep).sum(1) / keep.sum(1).clamp_min(1);
+  }
   return classifier(torch::tanh(pooler(pooled)));
 }
 

@@ -47,14 +47,20 @@ class BertImpl : public torch::nn::Module {
  public:
   explicit BertImpl(const ModelConfig& cfg);
   // tokens [B, T] int64 (T <= max_seq_len), token_types [B, T] (default: all 0) -> [B, T, D]
-  torch::Tensor encode(const torch::Tensor& tokens, const torch::Tensor& token_types = {});
+  // pad [B, T] (optional): true at right-padding positions; the output at real positions is
+  // then what the unpadded sequence gives (attention masks them, m2 zeroes them before its long
+  // convolutions, primer before its dconv).
+  torch::Tensor encode(const torch::Tensor& tokens, const torch::Tensor& token_types = {},
+                       const torch::Tensor& pad = {});
   // hidden [..., D] -> [..., V]; needs the MLM head (num_classes == 0)
   torch::Tensor mlm_logits(const torch::Tensor& hidden);
   // labels [B, T]: the original token where masked, kIgnoreLabel elsewhere. The vocabulary
   // projection runs on the masked positions only.
   MlmResult mlm(const torch::Tensor& input, const torch::Tensor& labels);
   // -> logits [B, num_classes]; needs num_classes > 0
-  torch::Tensor classify(const torch::Tensor& tokens, const torch::Tensor& token_types = {});
+  // pool: mean averages the real positions only.
+  torch::Tensor classify(const torch::Tensor& tokens, const torch::Tensor& token_types = {},
+                         const torch::Tensor& pad = {});
 
   ModelConfig cfg;
   torch::nn::Embedding wte{nullptr};             // (V, D)

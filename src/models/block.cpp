@@ -58,18 +58,21 @@ torch::Tensor BlockImpl::drop(const torch::Tensor& branch) {
   return resid_dropout > 0 && is_training() ? torch::dropout(branch, resid_dropout, true) : branch;
 }
 
-Residual BlockImpl::forward_stream(const Residual& in) {
+Residual BlockImpl::forward_stream(const Residual& in, const torch::Tensor& pad) {
   auto ffn = [&](const torch::Tensor& t) { return mlp ? mlp(t) : glu_mlp(t); };
+  auto mix = [&](const torch::Tensor& t) {
+    return pad.defined() ? mixer->forward_padded(t, pad) : mixer->forward(t);
+  };
   if (!post_norm) {
     // x = in.sum + in.pending, ln_1(x); y = x + mixer(..), ln_2(y); y + mlp(..) left pending.
     auto [x, normed_1] = ops::add_layer_norm(in.sum, in.pending, ln_1);
-    auto [y, normed_2] = ops::add_layer_norm(x, drop(mixer->forward(normed_1)), ln_2);
+    auto [y, normed_2] = ops::add_layer_norm(x, drop(mix(normed_1)), ln_2);
     return {y, drop(ffn(normed_2))};
   }
   // Post-norm: y = ln_1(x + mixer(x)) (or mixer(x) alone), out = ln_2(y + mlp(y)).
   const auto x = in.value();
-  const auto y = mixer_residual ? ops::add_layer_norm(x, drop(mixer->forward(x)), ln_1).normed
-                                : mixer->forward(x);
+  const auto y =
+      mixer_residual ? ops::add_layer_norm(x, drop(mix(x)), ln_1).normed : mix(x);
   return {ops::add_layer_norm(y, drop(ffn(y)), ln_2).normed, {}};
 }
 
@@ -95,16 +98,16 @@ torch::nn::ModuleList make_blocks(const ModelConfig& cfg, bool causal) {
   return blocks;
 }
 
-Residual run_blocks(const torch::nn::ModuleList& blocks, Residual x) {
+Residual run_blocks(const torch::nn::ModuleList& blocks, Residual x, const torch::Tensor& pad) {
   // Each block recomputed in backward under train.activation_checkpointing: layer. The
   // residual stream travels as {sum, pending} (the add is fused into the next LayerNorm).
   for (const auto& block : *blocks) {
     auto out = maybe_checkpointed(
         [block](const std::vector<torch::Tensor>& in) {
-          auto r = block->as<BlockImpl>()->forward_stream({in[0], in[1]});
+          auto r = block->as<BlockImpl>()->forward_stream({in[0], in[1]}, in[2]);
           return std::vector<torch::Tensor>{r.sum, r.pending};
         },
-        {x.sum, x.pending});
+        {x.sum, x.pending, pad});
     x = {out[0], out[1]};
   }
   return x;

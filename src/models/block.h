@@ -30,7 +30,9 @@ class BlockImpl : public torch::nn::Module {
   BlockImpl(const ModelConfig& cfg, const MixerSpec& mixer, const MixerContext& ctx);
   // One block over the stream; pre-norm returns {x + mixer(..), mlp(..)} still to be added,
   // post-norm a settled stream.
-  Residual forward_stream(const Residual& x);
+  // pad [B, L] (optional, right padding): true at padding positions; the mixer keeps real
+  // positions independent of them (SequenceMixerImpl::forward_padded).
+  Residual forward_stream(const Residual& x, const torch::Tensor& pad = {});
   // The same on a plain tensor, the result added up.
   torch::Tensor forward(const torch::Tensor& x);
   // Cached generation (pre-norm): the block at the next T positions x [B, T, D], the mixer
@@ -59,7 +61,7 @@ torch::Tensor embedding_dropout(const torch::Tensor& x, const ModelConfig& cfg, 
 torch::nn::ModuleList make_blocks(const ModelConfig& cfg, bool causal);
 // The blocks in order, one forward_stream call each. The result may hold a pending add: finish
 // it with final_norm (pre-norm stacks) or Residual::value().
-Residual run_blocks(const torch::nn::ModuleList& blocks, Residual x);
+Residual run_blocks(const torch::nn::ModuleList& blocks, Residual x, const torch::Tensor& pad = {});
 // ln(stream value) with the pending add fused into the norm.
 torch::Tensor final_norm(const Residual& x, const torch::nn::LayerNorm& ln);
 // GPT-2 init of the gelu/squared-ReLU MLPs (fc2 scaled by 1/sqrt(2 n_layer)); m2_glu keeps

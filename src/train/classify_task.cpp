@@ -1,6 +1,7 @@
 // Sequence classification (BERT stack) on labelled jsonl, usually fine-tuning the encoder of
 // a pretrained MLM checkpoint (task.init_from). Inputs are [CLS] text [SEP] (pair [SEP]),
-// truncated and padded with [PAD] to the sequence length.
+// truncated to the sequence length and padded with [PAD] per batch to its longest row; the
+// pad mask keeps every real position (and mean pooling) independent of the pads.
 #include <algorithm>
 
 #include "ckpt/checkpoint.h"
@@ -17,9 +18,22 @@ namespace herd {
 namespace {
 
 struct Encoded {
-  torch::Tensor tokens, types, labels;  // [N, T], [N, T], [N]
+  torch::Tensor tokens, types, labels, lengths;  // [N, T], [N, T], [N], [N] real tokens
   int64_t rows() const { return labels.size(0); }
 };
+
+// Rows padded per batch: the columns up to the longest real row, and the pad mask [B, L]
+// (true past each row's length) that keeps the pads out of every real position.
+struct PaddedRows {
+  torch::Tensor tokens, types, pad;
+};
+
+PaddedRows trim_to_longest(const torch::Tensor& tokens, const torch::Tensor& types,
+                           const torch::Tensor& lengths) {
+  const int64_t L = std::max<int64_t>(1, lengths.max().item<int64_t>());
+  auto pad = torch::arange(L, lengths.options()).unsqueeze(0) >= lengths.unsqueeze(1);
+  return {tokens.narrow(1, 0, L), types.narrow(1, 0, L), pad};
+}
 
 class ClassifyTask : public Task {
  public:
@@ -81,11 +95,17 @@ class ClassifyTask : public Task {
       }
     }
     auto idx = torch::tensor(rows, torch::kInt64);
-    return {{train_.tokens.index_select(0, idx), train_.types.index_select(0, idx),
-             train_.labels.index_select(0, idx)}};
+    auto lengths = train_.lengths.index_select(0, idx);
+    auto batch =
+        trim_to_longest(train_.tokens.index_select(0, idx), train_.types.index_select(0, idx),
+                        lengths);
+    return {{batch.tokens, batch.types, train_.labels.index_select(0, idx), lengths}};
   }
   LossOutput loss(const TaskBatch& mb) override {
-    auto logits = model_->classify(mb.parts[0].to(rt_.device), mb.parts[1].to(rt_.device));
+    // Each micro-batch is cut again to its own longest row.
+    auto rows = trim_to_longest(mb.parts[0], mb.parts[1], mb.parts[3]);
+    auto logits = model_->classify(rows.tokens.to(rt_.device), rows.types.to(rt_.device),
+                                   rows.pad.to(rt_.device));
     auto labels = mb.parts[2].to(rt_.device);
     return {torch::nn::functional::cross_entropy(logits.to(torch::kFloat32), labels),
             {{"acc", {logits.argmax(-1).eq(labels).sum(), static_cast<double>(labels.size(0))}}}};
@@ -108,9 +128,11 @@ class ClassifyTask : public Task {
     for (int64_t b : shard.mine(batches)) {
       const int64_t k = std::min(mb, n - b * mb);
       AutocastScope autocast(rt_);
+      auto rows = trim_to_longest(val_.tokens.narrow(0, b * mb, k), val_.types.narrow(0, b * mb, k),
+                                  val_.lengths.narrow(0, b * mb, k));
       auto logits = model_
-                        ->classify(val_.tokens.narrow(0, b * mb, k).to(rt_.device),
-                                   val_.types.narrow(0, b * mb, k).to(rt_.device))
+                        ->classify(rows.tokens.to(rt_.device), rows.types.to(rt_.device),
+                                   rows.pad.to(rt_.device))
                         .to(torch::kFloat32);
       auto labels = val_.labels.narrow(0, b * mb, k).to(rt_.device);
       sums.add(0, torch::nn::functional::cross_entropy(logits, labels).to(torch::kFloat64) *
@@ -146,7 +168,8 @@ class ClassifyTask : public Task {
                  const std::string& file) const {
     const int64_t T = cfg.seq_len(), N = static_cast<int64_t>(examples.size());
     Encoded e{torch::full({N, T}, static_cast<int64_t>(tokenizer_.pad_id()), torch::kInt64),
-              torch::zeros({N, T}, torch::kInt64), torch::empty({N}, torch::kInt64)};
+              torch::zeros({N, T}, torch::kInt64), torch::empty({N}, torch::kInt64),
+              torch::empty({N}, torch::kInt64)};
     auto tok = e.tokens.accessor<int64_t, 2>();
     auto typ = e.types.accessor<int64_t, 2>();
     for (int64_t i = 0; i < N; ++i) {
@@ -167,6 +190,7 @@ class ClassifyTask : public Task {
       append(ex.text, 0);
       if (!cfg.task.pair_field.empty()) append(ex.pair, 1);
       const int64_t n = std::min<int64_t>(T, static_cast<int64_t>(ids.size()));
+      e.lengths[i] = n;
       for (int64_t j = 0; j < n; ++j) {
         tok[i][j] = ids[static_cast<size_t>(j)];
         typ[i][j] = types[static_cast<size_t>(j)];
