@@ -33,7 +33,7 @@ struct HyenaOptions {
 // The short-conv tail and one input stream per recurrence step (filters generated once).
 struct HyenaCache : MixerCache {
   ShortConvStream short_conv;
-  std::vector<ConvStream> steps;  // order - 1
+  std::vector<FilterStream> steps;  // order - 1
 };
 
 class HyenaImpl : public SequenceMixerImpl {

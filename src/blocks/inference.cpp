@@ -1,5 +1,6 @@
 #include "blocks/inference.h"
 
+#include "blocks/distill.h"
 #include "blocks/mixer.h"
 #include "core/error.h"
 #include "ops/long_conv.h"
@@ -26,6 +27,42 @@ torch::Tensor SequenceMixerImpl::step(const torch::Tensor& x, MixerCache& cache)
   c.x.narrow(1, c.length, T).copy_(x);
   c.length = n;
   return forward(c.x.narrow(1, 0, n)).narrow(1, n - T, T);
+}
+
+namespace {
+thread_local int64_t distill_order = 0;
+thread_local double distill_worst_error = 0;
+}  // namespace
+
+DistillScope::DistillScope(int64_t order)
+    : previous_order_(distill_order), previous_error_(distill_worst_error) {
+  HERD_CHECK(order >= 0, "distill: order must be >= 0, got ", order);
+  distill_order = order;
+  distill_worst_error = 0;
+}
+DistillScope::~DistillScope() {
+  distill_order = previous_order_;
+  distill_worst_error = previous_error_;
+}
+int64_t DistillScope::order() { return distill_order; }
+double DistillScope::worst_error() { return distill_worst_error; }
+
+FilterStream::FilterStream(torch::Tensor k, torch::Tensor D, int64_t batch, int64_t max_len) {
+  if (distill_order == 0) {
+    exact_.emplace(std::move(k), std::move(D), batch, max_len);
+    return;
+  }
+  const auto modal = distill_filter(k, distill_order);
+  relative_error = modal.relative_error;
+  distill_worst_error = std::max(distill_worst_error, relative_error);
+  // The recurrence runs in the filter's own dtype family (complex double for float64).
+  const auto complex = k.scalar_type() == torch::kFloat64 ? torch::kComplexDouble : torch::kComplexFloat;
+  modal_.emplace(modal.Ct.to(k.device(), complex), modal.dA.to(k.device(), complex), std::move(D),
+                 batch);
+}
+
+torch::Tensor FilterStream::push(const torch::Tensor& u) {
+  return exact_ ? exact_->push(u) : modal_->push(u);
 }
 
 ConvStream::ConvStream(torch::Tensor k, torch::Tensor D, int64_t batch, int64_t max_len)

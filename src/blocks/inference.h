@@ -4,6 +4,7 @@
 //   hyena / m2 (causal): the short-conv tail and every long convolution's input stream; a new
 //     position is one direct dot product per channel over the stream (O(L)), a prompt is
 //     prefilled by FFT
+//     (or, distilled, O(order): FilterStream and blocks/distill.h)
 //   h3: the shift SSM's last N inputs and the diagonal SSM's complex state (O(1) per position,
 //     the reference's step())
 // SequenceMixerImpl::step's default keeps the input history and reruns forward() on it, so a
@@ -14,6 +15,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 
 namespace herd {
 
@@ -65,6 +67,38 @@ class DiagSSMStream {
 
  private:
   torch::Tensor Ct_, dA_, D_, state_;  // state_: complex [B, C, N2]
+};
+
+// An implicit long filter's stream in generation (hyena, causal m2): exact (ConvStream, O(L)
+// per position) or, under a DistillScope with order > 0, its filter distilled into that many
+// complex modes (blocks/distill.h) and run as a DiagSSMStream (O(order) per position,
+// approximate: the fit's error is kept in relative_error).
+class FilterStream {
+ public:
+  FilterStream() = default;
+  FilterStream(torch::Tensor k, torch::Tensor D, int64_t batch, int64_t max_len);
+  torch::Tensor push(const torch::Tensor& u);  // [B, C, T] -> [B, C, T]
+  double relative_error = 0;
+
+ private:
+  std::optional<ConvStream> exact_;
+  std::optional<DiagSSMStream> modal_;
+};
+
+// The distillation order of the FilterStreams built while it lives (0: exact; the default).
+class DistillScope {
+ public:
+  explicit DistillScope(int64_t order);
+  ~DistillScope();
+  DistillScope(const DistillScope&) = delete;
+  DistillScope& operator=(const DistillScope&) = delete;
+  static int64_t order();
+  // The worst relative filter error of the streams distilled in this scope so far.
+  static double worst_error();
+
+ private:
+  int64_t previous_order_;
+  double previous_error_;
 };
 
 }  // namespace herd

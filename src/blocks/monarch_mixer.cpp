@@ -73,10 +73,10 @@ std::shared_ptr<MixerCache> MonarchMixerImpl::allocate_cache(int64_t batch, int6
   c->max_len = max_len;
   c->short_conv =
       ShortConvStream(short_filter->weight.detach(), short_filter->bias.detach(), batch);
-  c->conv = ConvStream(filter_fn->filter(max_len), filter_fn->bias.detach(), batch, max_len);
+  c->conv = FilterStream(filter_fn->filter(max_len), filter_fn->bias.detach(), batch, max_len);
   if (filter_fn2)
     c->residual_conv =
-        ConvStream(filter_fn2->filter(max_len), filter_fn2->bias.detach(), batch, max_len);
+        FilterStream(filter_fn2->filter(max_len), filter_fn2->bias.detach(), batch, max_len);
   return c;
 }
 

@@ -36,7 +36,7 @@ struct MonarchMixerOptions {
 // Causal M2 generation: the short-conv tail and the two long convolutions' input streams.
 struct MonarchMixerCache : MixerCache {
   ShortConvStream short_conv;
-  ConvStream conv, residual_conv;
+  FilterStream conv, residual_conv;
 };
 
 class MonarchMixerImpl : public SequenceMixerImpl {

@@ -5,6 +5,7 @@
 #include <iomanip>
 #include <iostream>
 
+#include "blocks/inference.h"
 #include "cli/bench_common.h"
 #include "cli/commands.h"
 #include "config/config.h"
@@ -17,6 +18,7 @@ struct GenerateArgs {
   std::vector<std::string> mixers{"attention", "primer", "hyena", "h3", "m2"};
   std::vector<int64_t> contexts{1024, 4096};
   int64_t d_model = 256, n_layer = 2, tokens = 128, recompute_tokens = 8;
+  int64_t distill = 0;  // > 0: also hyena/m2 with filters distilled into this many modes
   std::string json;
 };
 
@@ -51,12 +53,21 @@ void run(const GenerateArgs& a) {
       auto model = bench_model(mixer, a, context);
       auto prompt = torch::randint(0, 512, {1, context});
       // Cached: one prefill (untimed), then a step per token.
-      auto state = model->start_inference(1, context + a.tokens);
-      auto next = model->step(prompt, state).select(1, -1).argmax(-1, true);
-      auto t0 = std::chrono::steady_clock::now();
-      for (int64_t i = 0; i < a.tokens; ++i)
-        next = model->step(next, state).select(1, -1).argmax(-1, true);
-      const double cached = static_cast<double>(a.tokens) / seconds_since(t0);
+      auto cached_tok_s = [&] {
+        auto state = model->start_inference(1, context + a.tokens);
+        auto next = model->step(prompt, state).select(1, -1).argmax(-1, true);
+        auto t0 = std::chrono::steady_clock::now();
+        for (int64_t i = 0; i < a.tokens; ++i)
+          next = model->step(next, state).select(1, -1).argmax(-1, true);
+        return static_cast<double>(a.tokens) / seconds_since(t0);
+      };
+      const double cached = cached_tok_s();
+      double distilled = 0, distill_error = 0;
+      if (a.distill > 0 && (mixer == "hyena" || mixer == "m2")) {
+        DistillScope scope(a.distill);
+        distilled = cached_tok_s();
+        distill_error = DistillScope::worst_error();
+      }
       // Recompute: the whole context through forward() for every token (fewer tokens timed).
       auto seq = prompt;
       const int64_t n = std::min(a.tokens, a.recompute_tokens);
@@ -74,6 +85,21 @@ void run(const GenerateArgs& a) {
                          .integer("tokens", a.tokens)
                          .num("cached_tok_s", cached)
                          .num("recompute_tok_s", recompute));
+      if (distilled > 0) {
+        // Its own row, the same keys: mixer "hyena~distill16".
+        const std::string label = mixer + "~distill" + std::to_string(a.distill);
+        std::cout << std::left << std::setw(12) << label << std::setw(9) << context << std::setw(8)
+                  << a.tokens << std::setw(16) << std::fixed << std::setprecision(1) << distilled
+                  << std::setw(18) << recompute << distilled / recompute << "x  (worst filter error "
+                  << std::scientific << std::setprecision(2) << distill_error << std::fixed
+                  << ")\n";
+        rows.push_back(bench::JsonObject()
+                           .text("mixer", label)
+                           .integer("context", context)
+                           .integer("tokens", a.tokens)
+                           .num("cached_tok_s", distilled)
+                           .num("recompute_tok_s", recompute));
+      }
     }
   }
   if (!a.json.empty()) bench::write_json_list(a.json, rows);
@@ -94,6 +120,10 @@ void add_generate_bench(CLI::App* bench) {
   cmd->add_option("--recompute-tokens", a->recompute_tokens,
                   "Tokens timed by full recomputation (at most --tokens)")
       ->check(CLI::PositiveNumber);
+  cmd->add_option("--distill", a->distill,
+                  "Also time hyena/m2 with their filters distilled into this many modes (O(1) "
+                  "per token, approximate; rows named MIXER~distillN)")
+      ->check(CLI::NonNegativeNumber);
   cmd->add_option("--json", a->json,
                   "Also write [{mixer, context, tokens, cached_tok_s, recompute_tok_s}] here");
   cmd->footer(

@@ -4,9 +4,11 @@
 #include <iostream>
 #include <sstream>
 
+#include "blocks/inference.h"
 #include "ckpt/checkpoint.h"
 #include "cli/commands.h"
 #include "core/error.h"
+#include "core/log.h"
 #include "data/tokenizer.h"
 #include "models/gpt.h"
 #include "train/generate.h"
@@ -83,7 +85,7 @@ void add_generate(CLI::App& app) {
   auto* cmd = app.add_subcommand("generate", "Sample text from a checkpoint");
   struct Args {
     std::string checkpoint, prompt, prompt_file, stop, tokenizer;
-    int64_t max_tokens = 64, top_k = 40, num_samples = 1;
+    int64_t max_tokens = 64, top_k = 40, num_samples = 1, distill = 0;
     double temperature = 0.8, top_p = 1.0;
     uint64_t seed = 0;
     bool no_cache = false;
@@ -111,12 +113,19 @@ void add_generate(CLI::App& app) {
       ->check(CLI::ExistingFile);
   cmd->add_flag("--no-cache", args->no_cache,
                 "Recompute the whole context for every token instead of using the layer caches");
+  cmd->add_option("--distill", args->distill,
+                  "Hyena/m2: distil each long filter into this many complex modes for O(1) work "
+                  "per token (approximate; the fit's worst error is printed)")
+      ->check(CLI::NonNegativeNumber);
   cmd->footer(
       "Example:\n  herd generate --checkpoint runs/quickstart/checkpoints/latest --prompt \"The \" "
       "--max-tokens 80 --top-p 0.9 --num-samples 3 --stop \"\\n\\n\"");
   cmd->callback([args] {
     HERD_CHECK(args->prompt.empty() || args->prompt_file.empty(),
                "--prompt and --prompt-file are exclusive");
+    HERD_CHECK(!(args->no_cache && args->distill > 0),
+               "--distill works on the layer caches: drop --no-cache");
+    DistillScope distill(args->distill);
     std::string prompt = args->prompt;
     if (!args->prompt_file.empty()) {
       std::ifstream f(args->prompt_file, std::ios::binary);
@@ -158,6 +167,9 @@ void add_generate(CLI::App& app) {
       }
       std::cout << std::endl;
     }
+    if (args->distill > 0)
+      log::info("distilled filters (", args->distill, " modes): worst relative error ",
+                DistillScope::worst_error());
   });
 }
 
