@@ -71,7 +71,7 @@ void run(const GenerateArgs& a) {
       // Recompute: the whole context through forward() for every token (fewer tokens timed).
       auto seq = prompt;
       const int64_t n = std::min(a.tokens, a.recompute_tokens);
-      t0 = std::chrono::steady_clock::now();
+      auto t0 = std::chrono::steady_clock::now();
       for (int64_t i = 0; i < n; ++i)
         seq = torch::cat({seq, model->forward(seq).select(1, -1).argmax(-1, true)}, 1);
       const double recompute = static_cast<double>(n) / seconds_since(t0);
