@@ -77,7 +77,7 @@ TEST(OptimizerGroups, HyenaFilterAndPositionalFeatures) {
   auto cfg = parse(kModel + "  mixer: {type: hyena, filter_order: 8, filter_lr: 6.0e-4}\n");
   auto model = build_model(cfg.model);
   const auto groups = plan_param_groups(*model, cfg.optimizer);
-  EXPECT_EQ(names_of(groups), (std::vector<std::string>{"decay", "no_decay", "filter", "pos_emb"}));
+  EXPECT_EQ(names_of(groups), (std::vector<std::string>{"decay", "no_decay", "pos_emb", "filter"}));
   const auto& filter = group(groups, "filter");
   EXPECT_DOUBLE_EQ(filter.lr, 6e-4);
   EXPECT_DOUBLE_EQ(filter.weight_decay, 0.0);
@@ -115,7 +115,7 @@ TEST(OptimizerGroups, ConfigOverridesAndLayersThatDiffer) {
   auto model = build_model(cfg.model);
   const auto groups = plan_param_groups(*model, cfg.optimizer);
   EXPECT_EQ(names_of(groups),
-            (std::vector<std::string>{"decay", "no_decay", "filter", "pos_emb", "filter.2"}));
+            (std::vector<std::string>{"decay", "no_decay", "pos_emb", "filter", "filter.2"}));
   EXPECT_DOUBLE_EQ(group(groups, "filter").lr, 1e-3);
   EXPECT_DOUBLE_EQ(group(groups, "filter.2").lr, 0.01);
   EXPECT_DOUBLE_EQ(group(groups, "pos_emb").lr, 2e-3);

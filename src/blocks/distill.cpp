@@ -28,8 +28,11 @@ ModalFilter distill_filter(const torch::Tensor& k_in, int64_t order) {
   auto H1 = padded.index_select(1, idx + 1).view({-1, m, m});
   auto [U, S, Vh] = torch::linalg_svd(H0, /*full_matrices=*/false, /*driver=*/c10::nullopt);
   auto Ur = U.narrow(2, 0, r), Vr = Vh.narrow(1, 0, r).transpose(1, 2);
-  // Channels whose filter is (numerically) zero keep zero residues.
-  auto s = S.narrow(1, 0, r).clamp_min(1e-300), s_half = s.sqrt(), s_inv_half = 1 / s_half;
+  // Singular values below 1e-12 of a channel's largest carry no signal, only noise that 1/s
+  // would amplify: their modes get zero weight (and an all-zero filter zero residues).
+  auto s = S.narrow(1, 0, r);
+  auto kept = s > S.select(1, 0).unsqueeze(1) * 1e-12;
+  auto s_half = s.clamp_min(1e-300).sqrt(), s_inv_half = (1 / s_half) * kept;
   auto A = s_inv_half.unsqueeze(2) * at::matmul(at::matmul(Ur.transpose(1, 2), H1), Vr) *
            s_inv_half.unsqueeze(1);                                  // [C, r, r]
   auto b = s_half * Vr.select(1, 0);                                 // Q[:, 0]: [C, r]
