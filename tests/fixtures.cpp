@@ -10,8 +10,8 @@
 #include <filesystem>
 #include <fstream>
 
-#include "data/prepare.h"
-#include "data/tokenizer.h"
+#include "data/text/prepare.h"
+#include "data/text/tokenizer.h"
 
 namespace herd::test {
 namespace fs = std::filesystem;

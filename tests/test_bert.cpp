@@ -5,7 +5,7 @@
 
 #include "ckpt/checkpoint.h"
 #include "config/config.h"
-#include "data/mlm_mask.h"
+#include "data/text/mlm_mask.h"
 #include "fixtures.h"
 #include "models/bert.h"
 #include "models/stack.h"

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "data/file_util.h"
-#include "data/text_source.h"
+#include "data/text/text_source.h"
 
 namespace herd::data::testing_util {
 

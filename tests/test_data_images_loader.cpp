@@ -4,8 +4,8 @@
 
 #include <set>
 
-#include "data/image_loader.h"
-#include "data/image_manifest.h"
+#include "data/image/image_loader.h"
+#include "data/image/image_manifest.h"
 #include "fixtures.h"
 #include "test_data_util.h"
 #include "test_image_util.h"

@@ -6,9 +6,9 @@
 #include <numeric>
 
 #include "data/file_util.h"
-#include "data/image_loader.h"
-#include "data/image_manifest.h"
-#include "data/prepare_images.h"
+#include "data/image/image_loader.h"
+#include "data/image/image_manifest.h"
+#include "data/image/prepare_images.h"
 #include "fixtures.h"
 #include "test_data_util.h"
 #include "test_image_util.h"

@@ -7,8 +7,8 @@
 #include <set>
 
 #include "core/error.h"
-#include "data/loader.h"
-#include "data/manifest.h"
+#include "data/text/loader.h"
+#include "data/text/manifest.h"
 #include "test_data_util.h"
 
 namespace {

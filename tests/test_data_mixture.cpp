@@ -3,10 +3,10 @@
 #include <gtest/gtest.h>
 
 #include "config/config.h"
-#include "data/loader.h"
-#include "data/mixture.h"
-#include "data/prepare.h"
-#include "data/tokenizer.h"
+#include "data/text/loader.h"
+#include "data/text/mixture.h"
+#include "data/text/prepare.h"
+#include "data/text/tokenizer.h"
 #include "fixtures.h"
 #include "test_data_util.h"
 

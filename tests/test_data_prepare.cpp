@@ -8,10 +8,10 @@
 
 #include "core/error.h"
 #include "data/hash.h"
-#include "data/loader.h"
-#include "data/prepare.h"
-#include "data/text_source.h"
-#include "data/tokenizer.h"
+#include "data/text/loader.h"
+#include "data/text/prepare.h"
+#include "data/text/text_source.h"
+#include "data/text/tokenizer.h"
 #include "test_data_util.h"
 
 namespace {

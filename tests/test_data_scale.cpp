@@ -5,10 +5,10 @@
 #include <map>
 
 #include "data/hash.h"
-#include "data/input_files.h"
-#include "data/loader.h"
-#include "data/prepare.h"
-#include "data/tokenizer.h"
+#include "data/text/input_files.h"
+#include "data/text/loader.h"
+#include "data/text/prepare.h"
+#include "data/text/tokenizer.h"
 #include "fixtures.h"
 #include "test_data_corpus.h"
 #include "test_data_util.h"

@@ -6,7 +6,7 @@
 #include <fstream>
 
 #include "core/error.h"
-#include "data/shard.h"
+#include "data/text/shard.h"
 #include "test_data_util.h"
 
 namespace {

@@ -7,7 +7,7 @@
 #include <fstream>
 
 #include "core/error.h"
-#include "data/text_source.h"
+#include "data/text/text_source.h"
 #include "test_data_util.h"
 
 namespace {

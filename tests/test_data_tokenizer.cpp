@@ -5,8 +5,8 @@
 #include <fstream>
 
 #include "core/error.h"
-#include "data/text_source.h"
-#include "data/tokenizer.h"
+#include "data/text/text_source.h"
+#include "data/text/tokenizer.h"
 #include "test_data_util.h"
 
 namespace {

@@ -17,7 +17,7 @@
 #include <string>
 #include <vector>
 
-#include "data/image_codec.h"
+#include "data/image/image_codec.h"
 
 namespace herd::data::testing_util {
 

@@ -2,7 +2,7 @@
 #include <gtest/gtest.h>
 
 #include "core/error.h"
-#include "data/labelled_text.h"
+#include "data/text/labelled_text.h"
 #include "fixtures.h"
 
 namespace {

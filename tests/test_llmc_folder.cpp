@@ -7,8 +7,8 @@
 #include <random>
 
 #include "core/error.h"
-#include "data/manifest.h"
-#include "data/shard.h"
+#include "data/text/manifest.h"
+#include "data/text/shard.h"
 #include "fixtures.h"
 
 namespace herd {

@@ -7,7 +7,7 @@
 #include <cmath>
 
 #include "core/error.h"
-#include "data/mlm_mask.h"
+#include "data/text/mlm_mask.h"
 
 namespace herd::data {
 namespace {

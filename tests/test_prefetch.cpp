@@ -12,7 +12,7 @@
 
 #include "ckpt/checkpoint.h"
 #include "core/error.h"
-#include "data/loader.h"
+#include "data/text/loader.h"
 #include "fixtures.h"
 #include "train/prefetch.h"
 #include "train/trainer.h"

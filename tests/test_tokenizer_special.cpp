@@ -6,7 +6,7 @@
 #include <filesystem>
 
 #include "core/error.h"
-#include "data/tokenizer.h"
+#include "data/text/tokenizer.h"
 #include "fixtures.h"
 
 namespace herd {

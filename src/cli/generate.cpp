@@ -9,7 +9,7 @@
 #include "cli/commands.h"
 #include "core/error.h"
 #include "core/log.h"
-#include "data/tokenizer.h"
+#include "data/text/tokenizer.h"
 #include "models/gpt.h"
 #include "train/generate.h"
 #include "train/runtime.h"

@@ -2,7 +2,7 @@
 #include <memory>
 
 #include "cli/commands.h"
-#include "data/prepare.h"
+#include "data/text/prepare.h"
 
 namespace herd::cli {
 

@@ -2,7 +2,7 @@
 #include <memory>
 
 #include "cli/commands.h"
-#include "data/prepare_images.h"
+#include "data/image/prepare_images.h"
 
 namespace herd::cli {
 

@@ -3,8 +3,8 @@
 #include <memory>
 
 #include "cli/commands.h"
-#include "data/input_files.h"
-#include "data/tokenizer.h"
+#include "data/text/input_files.h"
+#include "data/text/tokenizer.h"
 
 namespace herd::cli {
 namespace {

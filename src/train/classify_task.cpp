@@ -7,9 +7,9 @@
 #include "ckpt/checkpoint.h"
 #include "core/log.h"
 #include "data/hash.h"
-#include "data/labelled_text.h"
-#include "data/loader.h"
-#include "data/tokenizer.h"
+#include "data/text/labelled_text.h"
+#include "data/text/loader.h"
+#include "data/text/tokenizer.h"
 #include "models/bert.h"
 #include "train/task.h"
 #include "train/trainer.h"
@@ -67,7 +67,7 @@ class ClassifyTask : public Task {
       load_pretrained_encoder(model_, ck.file("model.pt"));
     }
     model_->to(rt_.device, rt_.param_dtype);
-    state_.seed = base.train.seed;
+    order_ = data::EpochOrder(static_cast<uint64_t>(train_.rows()), base.train.seed);
   }
 
   torch::nn::Module& model() override { return *model_; }
@@ -78,22 +78,12 @@ class ClassifyTask : public Task {
   int64_t units_per_row() const override { return cfg_.seq_len(); }
 
   TaskBatch next_batch(int64_t global, int64_t rank, int64_t world) override {
-    HERD_CHECK(global % world == 0, "train.batch_size ", global, " does not divide by ", world,
-               " ranks");
-    const uint64_t n = static_cast<uint64_t>(train_.rows());
+    data::check_even_slice(global, rank, world);
+    const auto mine = data::rank_rows(static_cast<uint64_t>(global), rank, world);
     std::vector<int64_t> rows;
-    for (int64_t i = 0; i < global; ++i) {
-      if (order_epoch_ != state_.epoch) {
-        order_ = data::epoch_permutation(n, state_.seed, state_.epoch);
-        order_epoch_ = state_.epoch;
-      }
-      if (i >= rank * global / world && i < (rank + 1) * global / world)
-        rows.push_back(static_cast<int64_t>(order_[state_.next_sample]));
-      if (++state_.next_sample == n) {
-        state_.next_sample = 0;
-        ++state_.epoch;
-      }
-    }
+    for (uint64_t i = mine.begin; i < mine.end; ++i)
+      rows.push_back(static_cast<int64_t>(order_.sample_at(i)));
+    order_.advance(static_cast<uint64_t>(global));
     auto idx = torch::tensor(rows, torch::kInt64);
     auto lengths = train_.lengths.index_select(0, idx);
     auto batch =
@@ -110,12 +100,9 @@ class ClassifyTask : public Task {
     return {torch::nn::functional::cross_entropy(logits.to(torch::kFloat32), labels),
             {{"acc", {logits.argmax(-1).eq(labels).sum(), static_cast<double>(labels.size(0))}}}};
   }
-  std::string loader_state() const override { return state_.to_string(); }
+  std::string loader_state() const override { return order_.state().to_string(); }
   void restore_loader(const std::string& s) override {
-    auto st = data::LoaderState::from_string(s);
-    HERD_CHECK(st.next_sample < static_cast<uint64_t>(train_.rows()), "loader state \"", s,
-               "\" is past the ", train_.rows(), " training examples");
-    state_ = st;
+    order_.restore(data::LoaderState::from_string(s), "labelled-text loader");
   }
 
   bool has_eval() const override { return val_.labels.defined(); }
@@ -204,9 +191,7 @@ class ClassifyTask : public Task {
   std::vector<std::string> names_;
   Encoded train_, val_;
   Bert model_;
-  data::LoaderState state_;
-  std::vector<uint64_t> order_;
-  uint64_t order_epoch_ = UINT64_MAX;
+  data::EpochOrder order_;
 };
 
 }  // namespace

@@ -5,7 +5,7 @@
 #include <sstream>
 
 #include "data/hash.h"
-#include "data/image_loader.h"
+#include "data/image/image_loader.h"
 #include "models/vit.h"
 #include "train/task.h"
 

@@ -3,9 +3,9 @@
 #include <cmath>
 
 #include "core/log.h"
-#include "data/loader.h"
-#include "data/manifest.h"
-#include "data/tokenizer.h"
+#include "data/text/loader.h"
+#include "data/text/manifest.h"
+#include "data/text/tokenizer.h"
 #include "models/gpt.h"
 #include "train/generate.h"
 #include "train/task.h"

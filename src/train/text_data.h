@@ -8,9 +8,9 @@
 #include <vector>
 
 #include "config/config.h"
-#include "data/loader.h"
-#include "data/manifest.h"
-#include "data/mixture.h"
+#include "data/text/loader.h"
+#include "data/text/manifest.h"
+#include "data/text/mixture.h"
 
 namespace herd {
 

@@ -11,9 +11,9 @@
 #include <vector>
 
 #include "config/config.h"
-#include "data/loader.h"
-#include "data/manifest.h"
-#include "data/tokenizer.h"
+#include "data/text/loader.h"
+#include "data/text/manifest.h"
+#include "data/text/tokenizer.h"
 #include "models/gpt.h"
 #include "train/runtime.h"
 #include "train/task.h"

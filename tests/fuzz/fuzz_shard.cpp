@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "core/error.h"
-#include "data/shard.h"
+#include "data/text/shard.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const std::string path = "/tmp/herd-fuzz-shard-" + std::to_string(::getpid()) + ".bin";

@@ -1,4 +1,4 @@
-#include "data/image_codec.h"
+#include "data/image/image_codec.h"
 
 // jpeglib.h needs FILE and size_t declared first.
 #include <cstddef>

@@ -1,4 +1,4 @@
-#include "data/input_files.h"
+#include "data/text/input_files.h"
 
 #include <glob.h>
 

@@ -1,4 +1,4 @@
-#include "data/labelled_text.h"
+#include "data/text/labelled_text.h"
 
 #include <algorithm>
 #include <cstdlib>
@@ -6,7 +6,7 @@
 #include <set>
 
 #include "core/error.h"
-#include "data/text_source.h"
+#include "data/text/text_source.h"
 
 namespace herd::data {
 namespace {

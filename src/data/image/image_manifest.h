@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "data/image_shard.h"
+#include "data/image/image_shard.h"
 
 namespace herd::data {
 

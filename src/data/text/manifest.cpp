@@ -1,4 +1,4 @@
-#include "data/manifest.h"
+#include "data/text/manifest.h"
 
 #include <yaml-cpp/yaml.h>
 

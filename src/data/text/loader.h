@@ -3,8 +3,8 @@
 // The train split is one stream of N tokens (shards concatenated in manifest order), cut into
 // samples of seq_len + 1 tokens at stride seq_len: sample i covers [i*T, i*T + T], giving
 // input = tokens [i*T, i*T+T) and target = tokens [i*T+1, i*T+T]. Each epoch visits every
-// sample once in an order fixed by (seed, epoch). The position is global (not per rank), so
-// every rank advances identically and takes its own slice of each global batch.
+// sample once in an order fixed by (seed, epoch) (data/epoch_order.h). The position is global
+// (not per rank), so every rank advances identically and takes its own slice of each batch.
 #pragma once
 
 #include <torch/torch.h>
@@ -14,28 +14,11 @@
 #include <string>
 #include <vector>
 
-#include "data/manifest.h"
-#include "data/shard.h"
+#include "data/epoch_order.h"
+#include "data/text/manifest.h"
+#include "data/text/shard.h"
 
 namespace herd::data {
-
-// Where the train loader stands; stored in checkpoints.
-struct LoaderState {
-  uint64_t epoch = 0;
-  uint64_t next_sample = 0;  // position within the epoch's order, < num_samples
-  uint64_t seed = 0;
-
-  // "epoch=2 next_sample=17 seed=1337"
-  std::string to_string() const;
-  static LoaderState from_string(const std::string& text);
-  // int64 [4]: {format version 1, epoch, next_sample, seed (bit pattern)}
-  torch::Tensor to_tensor() const;
-  static LoaderState from_tensor(const torch::Tensor& t);
-  bool operator==(const LoaderState& o) const {
-    return epoch == o.epoch && next_sample == o.next_sample && seed == o.seed;
-  }
-  bool operator!=(const LoaderState& o) const { return !(*this == o); }
-};
 
 struct Batch {
   torch::Tensor input;   // [B, T] int64
@@ -58,15 +41,8 @@ class TokenStream {
   int64_t vocab_size_ = 0;
 };
 
-// Checks that rank `rank` of `world` can take an equal slice of a global batch; one-line
-// errors. Shared by every loader with the next_batch(global_batch, rank, world) contract.
-void check_even_slice(int64_t global_batch, int64_t rank, int64_t world);
-
 // The number of samples of seq_len + 1 tokens at stride seq_len in `tokens` tokens.
 uint64_t count_samples(uint64_t tokens, int64_t seq_len);
-
-// The order of samples in `epoch`: Fisher-Yates over splitmix64 seeded by (seed, epoch).
-std::vector<uint64_t> epoch_permutation(uint64_t num_samples, uint64_t seed, uint64_t epoch);
 
 class TrainLoader {
  public:
@@ -83,24 +59,21 @@ class TrainLoader {
   void read_ahead(uint64_t offset, int64_t* row);
   void advance(uint64_t count);
 
-  LoaderState state() const { return state_; }
+  LoaderState state() const { return order_.state(); }
   // Throws when the state does not fit this dataset (next_sample >= num_samples).
-  void restore(const LoaderState& state);
+  void restore(const LoaderState& state) { order_.restore(state, "loader"); }
 
   uint64_t num_samples() const { return num_samples_; }
   int64_t seq_len() const { return seq_len_; }
   uint64_t num_tokens() const { return stream_.size(); }
 
  private:
-  const std::vector<uint64_t>& order(uint64_t epoch);
   void fill_row(uint64_t sample, int64_t* row) const;
 
   TokenStream stream_;
   int64_t seq_len_;
   uint64_t num_samples_;
-  LoaderState state_;
-  std::vector<uint64_t> order_;
-  uint64_t order_epoch_ = UINT64_MAX;
+  EpochOrder order_;
 };
 
 // Validation samples in stream order (no shuffle). The last batch may be short.

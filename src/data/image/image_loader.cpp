@@ -1,4 +1,4 @@
-#include "data/image_loader.h"
+#include "data/image/image_loader.h"
 
 #include <ATen/Parallel.h>
 
@@ -7,16 +7,10 @@
 
 #include "core/error.h"
 #include "data/hash.h"
-#include "data/image_codec.h"
+#include "data/image/image_codec.h"
 
 namespace herd::data {
 namespace {
-
-void check_slice(int64_t global_batch, int64_t rank, int64_t world) {
-  HERD_CHECK(global_batch > 0, "image loader: batch size ", global_batch, " (expected > 0)");
-  HERD_CHECK(world > 0 && rank >= 0 && rank < world, "image loader: rank ", rank, " of world ",
-             world, " (expected 0 <= rank < world)");
-}
 
 // Uniform in [0, 1) from 53 random bits.
 double uniform(SplitMix64& rng) {
@@ -133,32 +127,18 @@ ImageTrainLoader::ImageTrainLoader(const ImageManifest& manifest, ImageAugment a
   augment_.validate();
   HERD_CHECK(source_.size() > 0, manifest.manifest_path(), ": the train split has no images");
   normalizer(manifest, &scale_, &shift_);
-  state_.seed = seed;
-}
-
-const std::vector<uint64_t>& ImageTrainLoader::order(uint64_t epoch) {
-  if (order_epoch_ != epoch) {
-    order_ = epoch_permutation(source_.size(), state_.seed, epoch);
-    order_epoch_ = epoch;
-  }
-  return order_;
+  order_ = EpochOrder(source_.size(), seed);
 }
 
 ImageBatch ImageTrainLoader::next_batch(int64_t global_batch, int64_t rank, int64_t world) {
-  check_slice(global_batch, rank, world);
-  HERD_CHECK(global_batch % world == 0, "image loader: global batch ", global_batch,
-             " does not divide by world size ", world);
-  const uint64_t B = static_cast<uint64_t>(global_batch), n = source_.size();
-  const uint64_t lo = static_cast<uint64_t>(rank) * B / static_cast<uint64_t>(world);
-  const uint64_t hi = static_cast<uint64_t>(rank + 1) * B / static_cast<uint64_t>(world);
-  const int64_t rows = static_cast<int64_t>(hi - lo);
+  check_even_slice(global_batch, rank, world);
+  const uint64_t B = static_cast<uint64_t>(global_batch);
+  const RankRows mine = rank_rows(B, rank, world);
+  const int64_t rows = static_cast<int64_t>(mine.size());
   // Which image each row shows, and in which epoch (a batch may straddle two).
   std::vector<uint64_t> samples(rows), epochs(rows);
-  for (uint64_t j = lo; j < hi; ++j) {
-    const uint64_t pos = state_.next_sample + j;
-    epochs[j - lo] = state_.epoch + pos / n;
-    samples[j - lo] = order(epochs[j - lo])[pos % n];
-  }
+  for (uint64_t j = mine.begin; j < mine.end; ++j)
+    samples[j - mine.begin] = order_.sample_at(j, &epochs[j - mine.begin]);
   const ImageShape& s = source_.shape();
   auto images = torch::empty({rows, s.channels, s.height, s.width}, torch::kFloat32);
   auto labels = torch::empty({rows}, torch::kInt64);
@@ -174,23 +154,13 @@ ImageBatch ImageTrainLoader::next_batch(int64_t global_batch, int64_t rank, int6
       if (plain) {
         copy_plain(src, s, scale_.data(), shift_.data(), out + r * per_image);
       } else {
-        const ImageView v = draw_image_view(augment_, s, state_.seed, epochs[r], samples[r]);
+        const ImageView v = draw_image_view(augment_, s, order_.state().seed, epochs[r], samples[r]);
         render_view(src, s, v, scale_.data(), shift_.data(), &scratch, out + r * per_image);
       }
     }
   });
-  const uint64_t end = state_.next_sample + B;
-  state_.epoch += end / n;
-  state_.next_sample = end % n;
+  order_.advance(B);
   return ImageBatch{images, labels};
-}
-
-void ImageTrainLoader::restore(const LoaderState& state) {
-  HERD_CHECK(state.next_sample < source_.size(), "image loader state ", state.to_string(),
-             ": next_sample beyond this dataset's ", source_.size(),
-             " train images (a different dataset?)");
-  state_ = state;
-  order_epoch_ = UINT64_MAX;  // the seed may differ
 }
 
 ImageEvalLoader::ImageEvalLoader(const ImageManifest& manifest, const std::string& split)
@@ -204,16 +174,15 @@ std::optional<ImageBatch> ImageEvalLoader::next_batch(int64_t global_batch, int6
   if (next_ >= source_.size()) return std::nullopt;
   const uint64_t n =
       std::min<uint64_t>(static_cast<uint64_t>(global_batch), source_.size() - next_);
-  const uint64_t lo = static_cast<uint64_t>(rank) * n / static_cast<uint64_t>(world);
-  const uint64_t hi = static_cast<uint64_t>(rank + 1) * n / static_cast<uint64_t>(world);
-  const int64_t rows = static_cast<int64_t>(hi - lo);
+  const RankRows mine = rank_rows(n, rank, world);
+  const int64_t rows = static_cast<int64_t>(mine.size());
   const ImageShape& s = source_.shape();
   auto images = torch::empty({rows, s.channels, s.height, s.width}, torch::kFloat32);
   auto labels = torch::empty({rows}, torch::kInt64);
   float* out = images.data_ptr<float>();
   int64_t* lab = labels.data_ptr<int64_t>();
   const int64_t per_image = static_cast<int64_t>(s.pixels());
-  const uint64_t first = next_ + lo;
+  const uint64_t first = next_ + mine.begin;
   at::parallel_for(0, rows, 16, [&](int64_t begin, int64_t end) {
     for (int64_t r = begin; r < end; ++r) {
       copy_plain(source_.image(first + r), s, scale_.data(), shift_.data(), out + r * per_image);

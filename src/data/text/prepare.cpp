@@ -1,4 +1,4 @@
-#include "data/prepare.h"
+#include "data/text/prepare.h"
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -15,9 +15,9 @@
 #include "core/log.h"
 #include "data/file_util.h"
 #include "data/hash.h"
-#include "data/input_files.h"
-#include "data/text_source.h"
-#include "data/tokenizer.h"
+#include "data/text/input_files.h"
+#include "data/text/text_source.h"
+#include "data/text/tokenizer.h"
 
 namespace herd::data {
 namespace {

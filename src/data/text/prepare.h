@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "data/manifest.h"
+#include "data/text/manifest.h"
 
 namespace herd::data {
 

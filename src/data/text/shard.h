@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "data/mapped_file.h"
+
 namespace herd::data {
 
 constexpr int32_t kShardMagicU16 = 20240520;
@@ -66,11 +68,8 @@ class ShardReader {
  public:
   // Checks magic, version and that the file size equals header + count * token width.
   explicit ShardReader(const std::string& path);
-  ~ShardReader();
-  ShardReader(ShardReader&& other) noexcept;
-  ShardReader& operator=(ShardReader&& other) noexcept;
-  ShardReader(const ShardReader&) = delete;
-  ShardReader& operator=(const ShardReader&) = delete;
+  ShardReader(ShardReader&& other) noexcept = default;
+  ShardReader& operator=(ShardReader&& other) noexcept = default;
 
   uint64_t size() const { return tokens_; }
   TokenDtype dtype() const { return dtype_; }
@@ -84,11 +83,8 @@ class ShardReader {
   std::vector<int> read_all() const;
 
  private:
-  void release();
-
   std::string path_;
-  void* map_ = nullptr;
-  size_t map_bytes_ = 0;
+  MappedFile file_;
   const char* data_ = nullptr;
   uint64_t tokens_ = 0;
   TokenDtype dtype_ = TokenDtype::u16;

@@ -1,7 +1,6 @@
-#include "data/shard.h"
+#include "data/text/shard.h"
 
 #include <fcntl.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -128,82 +127,31 @@ void write_shard(const std::string& path, TokenDtype dtype, const std::vector<in
   writer.finish();
 }
 
-ShardReader::ShardReader(const std::string& path) : path_(path) {
+ShardReader::ShardReader(const std::string& path)
+    : path_(path), file_(path, shard_name(path), kShardHeaderBytes, "header of 256 int32") {
   const std::string name = shard_name(path);
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  HERD_CHECK(fd >= 0, name, ": cannot open ", path, " (", std::strerror(errno), ")");
-  struct stat st;
-  if (::fstat(fd, &st) != 0) {
-    ::close(fd);
-    throw Error(str(name, ": cannot stat (", std::strerror(errno), ")"));
-  }
-  const uint64_t bytes = static_cast<uint64_t>(st.st_size);
-  if (bytes < kShardHeaderBytes) {
-    ::close(fd);
-    throw Error(str(name, ": truncated: ", bytes, " bytes (expected a ", kShardHeaderBytes,
-                    "-byte header of 256 int32)"));
-  }
-  map_ = ::mmap(nullptr, bytes, PROT_READ, MAP_PRIVATE, fd, 0);
-  int err = errno;
-  ::close(fd);  // the mapping keeps the file alive
-  HERD_CHECK(map_ != MAP_FAILED, name, ": mmap failed (", std::strerror(err), ")");
-  map_bytes_ = bytes;
+  const uint64_t bytes = file_.size();
   int32_t header[3];
-  std::memcpy(header, map_, sizeof(header));
-  try {
-    if (header[0] == kShardMagicU16) {
-      dtype_ = TokenDtype::u16;
-      HERD_CHECK(header[1] == kShardVersionU16, name, ": version ", header[1], " for magic ",
-                 header[0], " (expected ", kShardVersionU16, ")");
-    } else if (header[0] == kShardMagicU32) {
-      dtype_ = TokenDtype::u32;
-      HERD_CHECK(header[1] == kShardVersionU32, name, ": version ", header[1], " for magic ",
-                 header[0], " (expected ", kShardVersionU32, ")");
-    } else {
-      throw Error(str(name, ": bad magic ", header[0], " (expected ", kShardMagicU16, " or ",
-                      kShardMagicU32, ")"));
-    }
-    HERD_CHECK(header[2] >= 0, name, ": negative token count ", header[2], " in header");
-    tokens_ = static_cast<uint64_t>(header[2]);
-    const uint64_t expected = kShardHeaderBytes + tokens_ * dtype_bytes(dtype_);
-    HERD_CHECK(bytes == expected, name, ": ", bytes, " bytes but the header counts ", tokens_, " ",
-               dtype_name(dtype_), " tokens (expected ", expected, " bytes; ",
-               bytes < expected ? "truncated file" : "trailing bytes or wrong count", ")");
-  } catch (...) {
-    release();
-    throw;
+  std::memcpy(header, file_.data(), sizeof(header));
+  if (header[0] == kShardMagicU16) {
+    dtype_ = TokenDtype::u16;
+    HERD_CHECK(header[1] == kShardVersionU16, name, ": version ", header[1], " for magic ",
+               header[0], " (expected ", kShardVersionU16, ")");
+  } else if (header[0] == kShardMagicU32) {
+    dtype_ = TokenDtype::u32;
+    HERD_CHECK(header[1] == kShardVersionU32, name, ": version ", header[1], " for magic ",
+               header[0], " (expected ", kShardVersionU32, ")");
+  } else {
+    throw Error(str(name, ": bad magic ", header[0], " (expected ", kShardMagicU16, " or ",
+                    kShardMagicU32, ")"));
   }
-  data_ = static_cast<const char*>(map_) + kShardHeaderBytes;
-}
-
-ShardReader::~ShardReader() {
-  release();
-}
-
-void ShardReader::release() {
-  if (map_ != nullptr && map_ != MAP_FAILED) ::munmap(map_, map_bytes_);
-  map_ = nullptr;
-  data_ = nullptr;
-}
-
-ShardReader::ShardReader(ShardReader&& other) noexcept {
-  *this = std::move(other);
-}
-
-ShardReader& ShardReader::operator=(ShardReader&& other) noexcept {
-  if (this != &other) {
-    release();
-    path_ = std::move(other.path_);
-    map_ = other.map_;
-    map_bytes_ = other.map_bytes_;
-    data_ = other.data_;
-    tokens_ = other.tokens_;
-    dtype_ = other.dtype_;
-    other.map_ = nullptr;
-    other.data_ = nullptr;
-    other.tokens_ = 0;
-  }
-  return *this;
+  HERD_CHECK(header[2] >= 0, name, ": negative token count ", header[2], " in header");
+  tokens_ = static_cast<uint64_t>(header[2]);
+  const uint64_t expected = kShardHeaderBytes + tokens_ * dtype_bytes(dtype_);
+  HERD_CHECK(bytes == expected, name, ": ", bytes, " bytes but the header counts ", tokens_, " ",
+             dtype_name(dtype_), " tokens (expected ", expected, " bytes; ",
+             bytes < expected ? "truncated file" : "trailing bytes or wrong count", ")");
+  data_ = file_.data() + kShardHeaderBytes;
 }
 
 void ShardReader::copy(uint64_t begin, uint64_t n, int64_t* out) const {

@@ -20,8 +20,8 @@
 #include <string>
 #include <vector>
 
-#include "data/loader.h"
-#include "data/manifest.h"
+#include "data/text/loader.h"
+#include "data/text/manifest.h"
 
 namespace herd::data {
 

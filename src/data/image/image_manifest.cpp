@@ -1,4 +1,4 @@
-#include "data/image_manifest.h"
+#include "data/image/image_manifest.h"
 
 #include <yaml-cpp/yaml.h>
 

@@ -1,7 +1,6 @@
-#include "data/image_shard.h"
+#include "data/image/image_shard.h"
 
 #include <fcntl.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -108,84 +107,31 @@ void ImageShardWriter::finish() {
   sync_parent_dir(path_);
 }
 
-ImageShardReader::ImageShardReader(const std::string& path) : path_(path) {
+ImageShardReader::ImageShardReader(const std::string& path)
+    : path_(path),
+      file_(path, "image shard " + path, kImageShardHeaderBytes, "header of 256 int32") {
   const std::string name = "image shard " + path;
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  HERD_CHECK(fd >= 0, name, ": cannot open (", std::strerror(errno), ")");
-  struct stat st;
-  if (::fstat(fd, &st) != 0) {
-    ::close(fd);
-    throw Error(str(name, ": cannot stat (", std::strerror(errno), ")"));
-  }
-  const uint64_t bytes = static_cast<uint64_t>(st.st_size);
-  if (bytes < kImageShardHeaderBytes) {
-    ::close(fd);
-    throw Error(str(name, ": truncated: ", bytes, " bytes (expected a ", kImageShardHeaderBytes,
-                    "-byte header of 256 int32)"));
-  }
-  map_ = ::mmap(nullptr, bytes, PROT_READ, MAP_PRIVATE, fd, 0);
-  int err = errno;
-  ::close(fd);  // the mapping keeps the file alive
-  HERD_CHECK(map_ != MAP_FAILED, name, ": mmap failed (", std::strerror(err), ")");
-  map_bytes_ = bytes;
-  try {
-    int32_t h[6];
-    std::memcpy(h, map_, sizeof(h));
-    HERD_CHECK(h[0] == kImageShardMagic, name, ": bad magic ", h[0], " (expected ",
-               kImageShardMagic, ", a herd image shard)");
-    HERD_CHECK(h[1] == kImageShardVersion, name, ": version ", h[1], " (this herd reads ",
-               kImageShardVersion, ")");
-    HERD_CHECK(h[2] >= 0, name, ": negative image count ", h[2]);
-    HERD_CHECK(
-        h[3] > 0 && h[4] > 0 && h[3] <= kMaxSide && h[4] <= kMaxSide && (h[5] == 1 || h[5] == 3),
-        name, ": image shape ", h[3], "x", h[4], "x", h[5], " in header (expected sides 1..",
-        kMaxSide, " and 1 or 3 channels)");
-    count_ = static_cast<uint64_t>(h[2]);
-    shape_ = ImageShape{h[3], h[4], h[5]};
-    const uint64_t labels_at = image_shard_labels_offset(count_, shape_);
-    const uint64_t expected = labels_at + count_ * sizeof(int32_t);
-    HERD_CHECK(bytes == expected, name, ": ", bytes, " bytes but the header counts ", count_,
-               " images of ", h[3], "x", h[4], "x", h[5], " (expected ", expected, " bytes; ",
-               bytes < expected ? "truncated file" : "trailing bytes or wrong count", ")");
-    pixels_ = static_cast<const uint8_t*>(map_) + kImageShardHeaderBytes;
-    labels_ = reinterpret_cast<const int32_t*>(static_cast<const char*>(map_) + labels_at);
-  } catch (...) {
-    release();
-    throw;
-  }
-}
-
-ImageShardReader::~ImageShardReader() {
-  release();
-}
-
-void ImageShardReader::release() {
-  if (map_ != nullptr && map_ != MAP_FAILED) ::munmap(map_, map_bytes_);
-  map_ = nullptr;
-  pixels_ = nullptr;
-  labels_ = nullptr;
-}
-
-ImageShardReader::ImageShardReader(ImageShardReader&& other) noexcept {
-  *this = std::move(other);
-}
-
-ImageShardReader& ImageShardReader::operator=(ImageShardReader&& other) noexcept {
-  if (this != &other) {
-    release();
-    path_ = std::move(other.path_);
-    map_ = other.map_;
-    map_bytes_ = other.map_bytes_;
-    pixels_ = other.pixels_;
-    labels_ = other.labels_;
-    count_ = other.count_;
-    shape_ = other.shape_;
-    other.map_ = nullptr;
-    other.pixels_ = nullptr;
-    other.labels_ = nullptr;
-    other.count_ = 0;
-  }
-  return *this;
+  const uint64_t bytes = file_.size();
+  int32_t h[6];
+  std::memcpy(h, file_.data(), sizeof(h));
+  HERD_CHECK(h[0] == kImageShardMagic, name, ": bad magic ", h[0], " (expected ",
+             kImageShardMagic, ", a herd image shard)");
+  HERD_CHECK(h[1] == kImageShardVersion, name, ": version ", h[1], " (this herd reads ",
+             kImageShardVersion, ")");
+  HERD_CHECK(h[2] >= 0, name, ": negative image count ", h[2]);
+  HERD_CHECK(
+      h[3] > 0 && h[4] > 0 && h[3] <= kMaxSide && h[4] <= kMaxSide && (h[5] == 1 || h[5] == 3),
+      name, ": image shape ", h[3], "x", h[4], "x", h[5], " in header (expected sides 1..",
+      kMaxSide, " and 1 or 3 channels)");
+  count_ = static_cast<uint64_t>(h[2]);
+  shape_ = ImageShape{h[3], h[4], h[5]};
+  const uint64_t labels_at = image_shard_labels_offset(count_, shape_);
+  const uint64_t expected = labels_at + count_ * sizeof(int32_t);
+  HERD_CHECK(bytes == expected, name, ": ", bytes, " bytes but the header counts ", count_,
+             " images of ", h[3], "x", h[4], "x", h[5], " (expected ", expected, " bytes; ",
+             bytes < expected ? "truncated file" : "trailing bytes or wrong count", ")");
+  pixels_ = reinterpret_cast<const uint8_t*>(file_.data()) + kImageShardHeaderBytes;
+  labels_ = reinterpret_cast<const int32_t*>(file_.data() + labels_at);
 }
 
 }  // namespace herd::data

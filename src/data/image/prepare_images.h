@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "data/image_manifest.h"
+#include "data/image/image_manifest.h"
 
 namespace herd::data {
 

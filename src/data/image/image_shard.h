@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "data/mapped_file.h"
+
 namespace herd::data {
 
 constexpr int32_t kImageShardMagic = 20251123;
@@ -62,11 +64,8 @@ class ImageShardReader {
  public:
   // Checks magic, version, shape and that the file size matches the count exactly.
   explicit ImageShardReader(const std::string& path);
-  ~ImageShardReader();
-  ImageShardReader(ImageShardReader&& other) noexcept;
-  ImageShardReader& operator=(ImageShardReader&& other) noexcept;
-  ImageShardReader(const ImageShardReader&) = delete;
-  ImageShardReader& operator=(const ImageShardReader&) = delete;
+  ImageShardReader(ImageShardReader&& other) noexcept = default;
+  ImageShardReader& operator=(ImageShardReader&& other) noexcept = default;
 
   uint64_t size() const { return count_; }
   const ImageShape& shape() const { return shape_; }
@@ -76,11 +75,8 @@ class ImageShardReader {
   int32_t label(uint64_t i) const { return labels_[i]; }
 
  private:
-  void release();
-
   std::string path_;
-  void* map_ = nullptr;
-  size_t map_bytes_ = 0;
+  MappedFile file_;
   const uint8_t* pixels_ = nullptr;
   const int32_t* labels_ = nullptr;
   uint64_t count_ = 0;

@@ -1,4 +1,4 @@
-#include "data/mlm_mask.h"
+#include "data/text/mlm_mask.h"
 
 #include <ATen/CPUGeneratorImpl.h>
 

@@ -15,9 +15,10 @@
 #include <string>
 #include <vector>
 
-#include "data/image_manifest.h"
-#include "data/image_shard.h"
-#include "data/loader.h"
+#include "data/epoch_order.h"
+#include "data/image/image_manifest.h"
+#include "data/image/image_shard.h"
+#include "data/text/loader.h"
 
 namespace herd::data {
 
@@ -76,21 +77,17 @@ class ImageTrainLoader {
   // global_batch on every rank, rolling into the next epoch as needed.
   ImageBatch next_batch(int64_t global_batch, int64_t rank = 0, int64_t world = 1);
 
-  LoaderState state() const { return state_; }
+  LoaderState state() const { return order_.state(); }
   // Throws when the state does not fit this dataset (next_sample >= num_samples).
-  void restore(const LoaderState& state);
+  void restore(const LoaderState& state) { order_.restore(state, "image loader"); }
   uint64_t num_samples() const { return source_.size(); }
   const ImageShape& shape() const { return source_.shape(); }
 
  private:
-  const std::vector<uint64_t>& order(uint64_t epoch);
-
   ImageSource source_;
   ImageAugment augment_;
   std::vector<float> scale_, shift_;  // per channel: out = pixel * scale + shift
-  LoaderState state_;
-  std::vector<uint64_t> order_;
-  uint64_t order_epoch_ = UINT64_MAX;
+  EpochOrder order_;
 };
 
 // Images of one split in stored order, unaugmented. The last batch may be short.

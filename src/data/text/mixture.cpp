@@ -1,4 +1,4 @@
-#include "data/mixture.h"
+#include "data/text/mixture.h"
 
 #include <cerrno>
 #include <cmath>

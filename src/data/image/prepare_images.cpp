@@ -1,4 +1,4 @@
-#include "data/prepare_images.h"
+#include "data/image/prepare_images.h"
 
 #include <ATen/Parallel.h>
 #include <unistd.h>
@@ -13,8 +13,8 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "data/file_util.h"
-#include "data/idx.h"
-#include "data/image_codec.h"
+#include "data/image/idx.h"
+#include "data/image/image_codec.h"
 
 namespace herd::data {
 namespace {

@@ -8,7 +8,7 @@
 #include <string_view>
 #include <vector>
 
-#include "data/text_source.h"
+#include "data/text/text_source.h"
 
 namespace sentencepiece {
 class SentencePieceProcessor;
