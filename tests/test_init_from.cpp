@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "ckpt/checkpoint.h"
+#include "data/text/shard.h"
 #include "fixtures.h"
 #include "train/trainer.h"
 
@@ -98,6 +99,43 @@ TEST(InitFrom, CliFlagAndBadPath) {
             std::string::npos)
       << bad;
   EXPECT_FALSE(fs::exists(dir + "/bad"));
+}
+
+TEST(InitFrom, ImportedReferenceWeightsStartATrainingRun) {
+  // safari's tiny Hyena LM (shared/reference-models), imported, then trained on an llm.c shard
+  // folder of its vocabulary: with lr 0 the run ends on exactly the imported weights.
+  const std::string dir = test::temp_dir("init_from_import");
+  const std::string ref = std::string(HERD_SOURCE_DIR) + "/../shared/reference-models/safari_hyena_lm";
+  std::string out;
+  ASSERT_EQ(test::run_herd(str("import --from safari ", ref, "/model.ckpt --out ", dir, "/ck"), &out), 0)
+      << out;
+  const std::string shards = dir + "/shards";
+  fs::create_directories(shards);
+  std::vector<int> ids(4000);
+  for (size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<int>((i * 7 + i / 13) % 61);
+  data::write_shard(shards + "/ref_train_000000.bin", data::TokenDtype::u16, ids);
+  data::write_shard(shards + "/ref_val_000000.bin", data::TokenDtype::u16, ids);
+  YAML::Node root = YAML::LoadFile(dir + "/ck/config.yaml");
+  YAML::Node run;
+  run["model"] = root["model"];
+  run["data"]["dir"] = shards;
+  run["data"]["seq_len"] = 16;
+  run["optimizer"]["lr"] = 0.0;
+  run["train"]["steps"] = 2;
+  run["train"]["batch_size"] = 2;
+  run["train"]["eval_batches"] = 1;
+  run["train"]["sample_tokens"] = 0;
+  run["train"]["threads"] = 1;
+  run["task"]["init_from"] = dir + "/ck";
+  auto cfg = parse_config(run, "imported.yaml");
+  auto r = train(cfg, {dir + "/run", "", 0, true});
+  EXPECT_EQ(r.steps, 2);
+  EXPECT_TRUE(std::isfinite(r.losses.front()));
+  const auto a = weights_of(dir + "/ck"), b = weights_of(r.last_checkpoint);
+  for (const auto& [name, t] : a) {
+    ASSERT_TRUE(b.count(name)) << name;
+    EXPECT_TRUE(torch::equal(t, b.at(name))) << name;
+  }
 }
 
 TEST(InitFrom, DropoutTrainsEndToEnd) {
