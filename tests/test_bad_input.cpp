@@ -102,7 +102,8 @@ TEST(BadInput, UnknownSubcommandOrFlag) {
   expect_rejected(str("train ", cfg, " --frobnicate"), {"--frobnicate"}, {dir});
   std::string out;
   EXPECT_NE(test::run_herd("", &out), 0);
-  EXPECT_NE(out.find("a subcommand is required (one of: info, config, runs, train"), std::string::npos)
+  EXPECT_NE(out.find("a subcommand is required (one of: info, config, runs, train"),
+            std::string::npos)
       << out;
 }
 

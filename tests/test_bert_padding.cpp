@@ -30,7 +30,8 @@ Bert build(const std::string& lines, const std::string& pool = "cls") {
   torch::manual_seed(21);
   auto cfg = parse_config(
       YAML::Load("model:\n  stack: bert\n  vocab_size: 50\n  d_model: 16\n  n_layer: 2\n"
-                 "  n_head: 2\n  max_seq_len: 16\n  num_classes: 3\n  pool: " + pool + "\n" + lines),
+                 "  n_head: 2\n  max_seq_len: 16\n  num_classes: 3\n  pool: " +
+                 pool + "\n" + lines),
       "pad.yaml");
   Bert m(cfg.model);
   m->to(torch::kFloat64);
@@ -111,8 +112,10 @@ TEST(BertPadding, ClassifyBatchesArePaddedToTheirLongestRow) {
   auto cfg = parse_config(
       YAML::Load(str("model:\n  stack: bert\n  d_model: 16\n  n_layer: 1\n  n_head: 2\n"
                      "  max_seq_len: 64\n  pool: mean\ndata:\n  tokenizer: ",
-                     test::fortunes_dataset(), "/tokenizer.model\ntask:\n  type: classify\n"
-                     "  train_file: ", dir, "/train.jsonl\ntrain:\n  batch_size: 2\n")),
+                     test::fortunes_dataset(),
+                     "/tokenizer.model\ntask:\n  type: classify\n"
+                     "  train_file: ",
+                     dir, "/train.jsonl\ntrain:\n  batch_size: 2\n")),
       "pad.yaml");
   Runtime rt = Runtime::from(cfg.train);
   auto task = make_task(cfg, rt);

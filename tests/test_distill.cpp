@@ -65,7 +65,8 @@ TEST(Distill, GenerationFollowsTheExactCache) {
                             "{type: m2, filter_order: 8, emb_dim: 5, residual_long_conv: true}"}) {
     Config cfg = parse_config(
         YAML::Load(std::string("model:\n  vocab_size: 37\n  d_model: 16\n  n_layer: 2\n  "
-                               "max_seq_len: 128\n  mixer: ") + mixer + "\n"),
+                               "max_seq_len: 128\n  mixer: ") +
+                   mixer + "\n"),
         "distill.yaml");
     torch::manual_seed(3);
     Gpt model(cfg.model);
@@ -77,7 +78,8 @@ TEST(Distill, GenerationFollowsTheExactCache) {
       DistillScope scope(order);
       auto state = model->start_inference(2, 120);
       std::vector<torch::Tensor> parts{model->step(tokens.narrow(1, 0, 20), state)};
-      for (int64_t t = 20; t < 120; ++t) parts.push_back(model->step(tokens.narrow(1, t, 1), state));
+      for (int64_t t = 20; t < 120; ++t)
+        parts.push_back(model->step(tokens.narrow(1, t, 1), state));
       if (error) *error = DistillScope::worst_error();
       return torch::cat(parts, 1);
     };

@@ -12,16 +12,23 @@
 namespace herd {
 namespace {
 
-Config parse(const std::string& yaml) { return parse_config(YAML::Load(yaml), "dropout.yaml"); }
+Config parse(const std::string& yaml) {
+  return parse_config(YAML::Load(yaml), "dropout.yaml");
+}
 
 // A hybrid GPT: attention, hyena and primer layers.
 std::string model_yaml(double p) {
   const auto v = std::to_string(p);
   return "model:\n  vocab_size: 40\n  d_model: 16\n  n_layer: 3\n  n_head: 2\n  max_seq_len: 16\n"
-         "  embd_dropout: " + v + "\n  resid_dropout: " + v + "\n  mlp_dropout: " + v +
-         "\n  mixer: {type: attention, dropout: " + v + "}\n"
-         "  layers:\n    - {at: [1], mixer: {type: hyena, filter_order: 8, dropout: " + v + "}}\n"
-         "    - {at: [2], mixer: {type: primer, dropout: " + v + "}}\n";
+         "  embd_dropout: " +
+         v + "\n  resid_dropout: " + v + "\n  mlp_dropout: " + v +
+         "\n  mixer: {type: attention, dropout: " + v +
+         "}\n"
+         "  layers:\n    - {at: [1], mixer: {type: hyena, filter_order: 8, dropout: " +
+         v +
+         "}}\n"
+         "    - {at: [2], mixer: {type: primer, dropout: " +
+         v + "}}\n";
 }
 
 std::shared_ptr<torch::nn::Module> build(double p) {
@@ -31,7 +38,9 @@ std::shared_ptr<torch::nn::Module> build(double p) {
   return m;
 }
 
-torch::Tensor tokens() { return torch::randint(0, 40, {2, 12}, torch::kLong); }
+torch::Tensor tokens() {
+  return torch::randint(0, 40, {2, 12}, torch::kLong);
+}
 
 torch::Tensor logits(torch::nn::Module& m, const torch::Tensor& t) {
   return dynamic_cast<GptImpl&>(m).forward(t);
@@ -70,8 +79,10 @@ TEST(Dropout, TrainingDropsEveryWhereItIsSet) {
   }
   for (int layer = 0; layer < 3; ++layer) {
     YAML::Node root = YAML::Load(model_yaml(0.0));
-    if (layer == 0) root["model"]["mixer"]["dropout"] = 0.5;
-    else root["model"]["layers"][layer - 1]["mixer"]["dropout"] = 0.5;
+    if (layer == 0)
+      root["model"]["mixer"]["dropout"] = 0.5;
+    else
+      root["model"]["layers"][layer - 1]["mixer"]["dropout"] = 0.5;
     torch::manual_seed(11);
     auto m = build_model(parse_config(root, "dropout.yaml").model);
     m->to(torch::kFloat64);

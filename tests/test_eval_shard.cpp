@@ -4,8 +4,8 @@
 #include <gtest/gtest.h>
 
 #include "core/error.h"
-#include "data/text/manifest.h"
 #include "data/image/prepare_images.h"
+#include "data/text/manifest.h"
 #include "fixtures.h"
 #include "test_image_util.h"
 #include "train/eval_shard.h"

@@ -18,11 +18,11 @@ namespace fs = std::filesystem;
 Config tiny(const std::string& dir, const std::string& name, const std::string& extra,
             int64_t d_model = 32, const std::string& model_extra = "") {
   const std::string path = dir + "/" + name + ".yaml";
-  test::write_text(path, str("model:\n  d_model: ", d_model,
-                             "\n  n_layer: 2\n  n_head: 4\n  max_seq_len: 32\n", model_extra,
-                             "data:\n  dir: ",
-                             test::fortunes_dataset(), "\n", "train:\n  batch_size: 4\n",
-                             "  eval_batches: 1\n  sample_tokens: 0\n  threads: 1\n", extra));
+  test::write_text(
+      path, str("model:\n  d_model: ", d_model, "\n  n_layer: 2\n  n_head: 4\n  max_seq_len: 32\n",
+                model_extra, "data:\n  dir: ", test::fortunes_dataset(), "\n",
+                "train:\n  batch_size: 4\n",
+                "  eval_batches: 1\n  sample_tokens: 0\n  threads: 1\n", extra));
   return load_config(path);
 }
 
@@ -44,9 +44,9 @@ TEST(InitFrom, WeightsOnlyFreshOptimizerAndStep) {
                     {dir + "/base", "", 0, true});
   ASSERT_FALSE(base.last_checkpoint.empty());
   // lr 0: the run must end with exactly the weights it started from.
-  auto cfg = tiny(dir, "tune",
-                  str("  steps: 3\noptimizer: {lr: 0.0}\ntask: {init_from: ", base.last_checkpoint,
-                      "}\n"));
+  auto cfg = tiny(
+      dir, "tune",
+      str("  steps: 3\noptimizer: {lr: 0.0}\ntask: {init_from: ", base.last_checkpoint, "}\n"));
   auto tuned = train(cfg, {dir + "/tune", "", 0, true});
   EXPECT_EQ(tuned.start_step, 0);
   EXPECT_EQ(tuned.steps, 3);
@@ -58,14 +58,15 @@ TEST(InitFrom, WeightsOnlyFreshOptimizerAndStep) {
   // The same run without init_from starts elsewhere.
   auto fresh = train(tiny(dir, "fresh", "  steps: 3\noptimizer: {lr: 0.0}\n"),
                      {dir + "/fresh", "", 0, true});
-  EXPECT_FALSE(torch::equal(weights_of(fresh.last_checkpoint).at("wte.weight"), a.at("wte.weight")));
+  EXPECT_FALSE(
+      torch::equal(weights_of(fresh.last_checkpoint).at("wte.weight"), a.at("wte.weight")));
 }
 
 TEST(InitFrom, ShapeMismatchNamesTheTensor) {
   const std::string dir = test::temp_dir("init_from_shape");
   auto base = train(tiny(dir, "base", "  steps: 1\n"), {dir + "/base", "", 0, true});
-  auto cfg = tiny(dir, "other", str("  steps: 1\ntask: {init_from: ", base.last_checkpoint, "}\n"),
-                  16);
+  auto cfg =
+      tiny(dir, "other", str("  steps: 1\ntask: {init_from: ", base.last_checkpoint, "}\n"), 16);
   try {
     train(cfg, {dir + "/other", "", 0, true});
     FAIL() << "expected a shape error";
@@ -91,9 +92,8 @@ TEST(InitFrom, CliFlagAndBadPath) {
   EXPECT_NE(out.find("weights from "), std::string::npos) << out;
   EXPECT_NE(out.find("optimizer and schedule start at step 0"), std::string::npos) << out;
   std::string bad;
-  EXPECT_NE(test::run_herd(str("train ", cfg, " --run-dir ", dir, "/bad --init-from ", dir,
-                               "/missing"),
-                           &bad),
+  EXPECT_NE(test::run_herd(
+                str("train ", cfg, " --run-dir ", dir, "/bad --init-from ", dir, "/missing"), &bad),
             0);
   EXPECT_NE(bad.find("--init-from " + dir + "/missing: expected a checkpoint directory"),
             std::string::npos)
@@ -105,9 +105,11 @@ TEST(InitFrom, ImportedReferenceWeightsStartATrainingRun) {
   // safari's tiny Hyena LM (shared/reference-models), imported, then trained on an llm.c shard
   // folder of its vocabulary: with lr 0 the run ends on exactly the imported weights.
   const std::string dir = test::temp_dir("init_from_import");
-  const std::string ref = std::string(HERD_SOURCE_DIR) + "/../shared/reference-models/safari_hyena_lm";
+  const std::string ref =
+      std::string(HERD_SOURCE_DIR) + "/../shared/reference-models/safari_hyena_lm";
   std::string out;
-  ASSERT_EQ(test::run_herd(str("import --from safari ", ref, "/model.ckpt --out ", dir, "/ck"), &out), 0)
+  ASSERT_EQ(
+      test::run_herd(str("import --from safari ", ref, "/model.ckpt --out ", dir, "/ck"), &out), 0)
       << out;
   const std::string shards = dir + "/shards";
   fs::create_directories(shards);

@@ -14,7 +14,9 @@
 namespace herd {
 namespace {
 
-Config parse(const std::string& yaml) { return parse_config(YAML::Load(yaml), "groups.yaml"); }
+Config parse(const std::string& yaml) {
+  return parse_config(YAML::Load(yaml), "groups.yaml");
+}
 
 const std::string kModel =
     "model:\n  vocab_size: 32\n  d_model: 16\n  n_layer: 2\n  n_head: 2\n  max_seq_len: 16\n";
@@ -55,8 +57,8 @@ TEST(OptimizerGroups, H3SsmParametersAsSafariTagsThem) {
   auto model = build_model(cfg.model);
   const auto groups = plan_param_groups(*model, cfg.optimizer);
   const auto& ssm = group(groups, "ssm");
-  for (const char* p : {"ssm_k_kernel.B", "kernel.log_dt", "kernel.B", "kernel.inv_A_real",
-                        "kernel.A_imag"})
+  for (const char* p :
+       {"ssm_k_kernel.B", "kernel.log_dt", "kernel.B", "kernel.inv_A_real", "kernel.A_imag"})
     EXPECT_TRUE(has(ssm, std::string("h.1.mixer.") + p)) << p;
   EXPECT_EQ(ssm.names.size(), 10u);  // five per layer
   EXPECT_DOUBLE_EQ(ssm.lr, 1e-3) << "min(1e-3, optimizer.lr) as safari's h3.yaml";

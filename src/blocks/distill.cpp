@@ -34,10 +34,10 @@ ModalFilter distill_filter(const torch::Tensor& k_in, int64_t order) {
   auto kept = s > S.select(1, 0).unsqueeze(1) * 1e-12;
   auto s_half = s.clamp_min(1e-300).sqrt(), s_inv_half = (1 / s_half) * kept;
   auto A = s_inv_half.unsqueeze(2) * at::matmul(at::matmul(Ur.transpose(1, 2), H1), Vr) *
-           s_inv_half.unsqueeze(1);                                  // [C, r, r]
-  auto b = s_half * Vr.select(1, 0);                                 // Q[:, 0]: [C, r]
-  auto c = Ur.select(1, 0) * s_half;                                 // O[0, :]: [C, r]
-  auto [lambda, W] = torch::linalg_eig(A);                           // complex
+           s_inv_half.unsqueeze(1);         // [C, r, r]
+  auto b = s_half * Vr.select(1, 0);        // Q[:, 0]: [C, r]
+  auto c = Ur.select(1, 0) * s_half;        // O[0, :]: [C, r]
+  auto [lambda, W] = torch::linalg_eig(A);  // complex
   auto cw = at::matmul(c.to(torch::kComplexDouble).unsqueeze(1), W).squeeze(1);
   auto wb = torch::linalg_solve(W, b.to(torch::kComplexDouble).unsqueeze(-1), true).squeeze(-1);
   ModalFilter f;

@@ -15,7 +15,7 @@
 namespace herd {
 
 struct ModalFilter {
-  torch::Tensor Ct, dA;      // complex [C, order]
+  torch::Tensor Ct, dA;       // complex [C, order]
   double relative_error = 0;  // ||k - k_modal|| / ||k|| over all L taps, worst channel
 };
 

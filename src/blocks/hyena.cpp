@@ -58,9 +58,9 @@ torch::Tensor HyenaImpl::forward(const torch::Tensor& u) {
 }
 
 std::vector<ParamGroupTag> HyenaImpl::param_group_tags() const {
-  return {{"filter", "filter_fn.implicit_filter.", options.filter_lr, std::nullopt,
-           options.filter_wd},
-          {"pos_emb", "filter_fn.pos_emb.z", options.lr_pos_emb, std::nullopt, 0.0}};
+  return {
+      {"filter", "filter_fn.implicit_filter.", options.filter_lr, std::nullopt, options.filter_wd},
+      {"pos_emb", "filter_fn.pos_emb.z", options.lr_pos_emb, std::nullopt, 0.0}};
 }
 
 std::shared_ptr<MixerCache> HyenaImpl::allocate_cache(int64_t batch, int64_t max_len,
@@ -107,7 +107,8 @@ SequenceMixer make_hyena(const MixerContext& ctx, cfg::ConfigMap& opt) {
   o.num_inner_mlps = opt.get_int("num_inner_mlps", o.num_inner_mlps, 0);
   o.modulate = opt.get_bool("modulate", o.modulate);
   o.dropout = opt.get_double("dropout", o.dropout, 0.0, 1.0);
-  if (o.dropout >= 1.0) opt.fail("dropout", str("expected a probability in [0, 1), got ", o.dropout));
+  if (o.dropout >= 1.0)
+    opt.fail("dropout", str("expected a probability in [0, 1), got ", o.dropout));
   o.filter_lr = opt.get_double("filter_lr", o.filter_lr, 0.0, 10.0);
   o.filter_wd = opt.get_double("filter_wd", o.filter_wd, 0.0, 10.0);
   o.lr_pos_emb = opt.get_double("lr_pos_emb", o.lr_pos_emb, 0.0, 10.0);

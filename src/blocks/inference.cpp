@@ -44,8 +44,12 @@ DistillScope::~DistillScope() {
   distill_order = previous_order_;
   distill_worst_error = previous_error_;
 }
-int64_t DistillScope::order() { return distill_order; }
-double DistillScope::worst_error() { return distill_worst_error; }
+int64_t DistillScope::order() {
+  return distill_order;
+}
+double DistillScope::worst_error() {
+  return distill_worst_error;
+}
 
 FilterStream::FilterStream(torch::Tensor k, torch::Tensor D, int64_t batch, int64_t max_len) {
   if (distill_order == 0) {
@@ -56,7 +60,8 @@ FilterStream::FilterStream(torch::Tensor k, torch::Tensor D, int64_t batch, int6
   relative_error = modal.relative_error;
   distill_worst_error = std::max(distill_worst_error, relative_error);
   // The recurrence runs in the filter's own dtype family (complex double for float64).
-  const auto complex = k.scalar_type() == torch::kFloat64 ? torch::kComplexDouble : torch::kComplexFloat;
+  const auto complex =
+      k.scalar_type() == torch::kFloat64 ? torch::kComplexDouble : torch::kComplexFloat;
   modal_.emplace(modal.Ct.to(k.device(), complex), modal.dA.to(k.device(), complex), std::move(D),
                  batch);
 }

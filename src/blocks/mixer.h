@@ -27,9 +27,9 @@ struct MixerContext {
 // those whose name inside the mixer starts with `prefix` join the optimizer group `group`
 // (train/optimizer.h builds the groups; optimizer.groups in the config overrides them).
 struct ParamGroupTag {
-  std::string group;          // "ssm", "filter", "pos_emb"
-  std::string prefix;         // "kernel.log_dt", "filter_fn.implicit_filter."
-  std::optional<double> lr;   // unset: optimizer.lr
+  std::string group;             // "ssm", "filter", "pos_emb"
+  std::string prefix;            // "kernel.log_dt", "filter_fn.implicit_filter."
+  std::optional<double> lr;      // unset: optimizer.lr
   std::optional<double> max_lr;  // the lr is at most this (H3: min(1e-3, optimizer.lr))
   double weight_decay = 0.0;
 };

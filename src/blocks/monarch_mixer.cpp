@@ -40,7 +40,9 @@ torch::Tensor MonarchMixerImpl::long_conv(ops::ImplicitFilter& f, const torch::T
                          options.bidirectional ? f->filter_rev(L) : torch::Tensor()});
 }
 
-torch::Tensor MonarchMixerImpl::forward(const torch::Tensor& u) { return mix(u, {}); }
+torch::Tensor MonarchMixerImpl::forward(const torch::Tensor& u) {
+  return mix(u, {});
+}
 
 torch::Tensor MonarchMixerImpl::forward_padded(const torch::Tensor& u, const torch::Tensor& pad) {
   return mix(u, pad.logical_not().to(u.scalar_type()).unsqueeze(1));
@@ -94,9 +96,10 @@ torch::Tensor MonarchMixerImpl::step(const torch::Tensor& u, MixerCache& cache) 
 std::vector<ParamGroupTag> MonarchMixerImpl::param_group_tags() const {
   std::vector<ParamGroupTag> tags;
   for (const char* f : {"filter_fn.", "filter_fn2."}) {
-    tags.push_back({"filter", std::string(f) + "implicit_filter.", options.filter_lr,
-                    std::nullopt, options.filter_wd});
-    tags.push_back({"pos_emb", std::string(f) + "pos_emb.z", options.lr_pos_emb, std::nullopt, 0.0});
+    tags.push_back({"filter", std::string(f) + "implicit_filter.", options.filter_lr, std::nullopt,
+                    options.filter_wd});
+    tags.push_back(
+        {"pos_emb", std::string(f) + "pos_emb.z", options.lr_pos_emb, std::nullopt, 0.0});
   }
   return tags;
 }

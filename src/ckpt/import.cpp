@@ -6,10 +6,10 @@
 #include <regex>
 #include <set>
 
-#include "conformance/reference.h"
 #include "ckpt/checkpoint.h"
 #include "ckpt/torch_pickle.h"
 #include "config/node.h"
+#include "conformance/reference.h"
 #include "core/error.h"
 #include "io/safetensors.h"
 #include "models/stack.h"

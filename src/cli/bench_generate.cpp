@@ -90,9 +90,9 @@ void run(const GenerateArgs& a) {
         const std::string label = mixer + "~distill" + std::to_string(a.distill);
         std::cout << std::left << std::setw(12) << label << std::setw(9) << context << std::setw(8)
                   << a.tokens << std::setw(16) << std::fixed << std::setprecision(1) << distilled
-                  << std::setw(18) << recompute << distilled / recompute << "x  (worst filter error "
-                  << std::scientific << std::setprecision(2) << distill_error << std::fixed
-                  << ")\n";
+                  << std::setw(18) << recompute << distilled / recompute
+                  << "x  (worst filter error " << std::scientific << std::setprecision(2)
+                  << distill_error << std::fixed << ")\n";
         rows.push_back(bench::JsonObject()
                            .text("mixer", label)
                            .integer("context", context)

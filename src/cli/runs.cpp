@@ -19,9 +19,9 @@
 #include <sstream>
 
 #include "ckpt/checkpoint.h"
-#include "train/stop_signal.h"
 #include "cli/commands.h"
 #include "core/error.h"
+#include "train/stop_signal.h"
 
 namespace herd::cli {
 namespace fs = std::filesystem;

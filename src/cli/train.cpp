@@ -39,9 +39,10 @@ void add_train(CLI::App& app) {
   cmd->add_option("--run-dir", args->run_dir, "Run directory (default: runs/<config name>)");
   cmd->add_option("--resume", args->resume,
                   "auto (newest valid checkpoint in the run dir, if any) or a checkpoint path");
-  cmd->add_option("--init-from", args->init_from,
-                  "Start from these weights (a herd checkpoint, e.g. from herd import), with a fresh "
-                  "optimizer and step 0 (sets task.init_from)");
+  cmd->add_option(
+      "--init-from", args->init_from,
+      "Start from these weights (a herd checkpoint, e.g. from herd import), with a fresh "
+      "optimizer and step 0 (sets task.init_from)");
   cmd->add_flag("--overwrite", args->overwrite,
                 "Start over in a run dir that holds checkpoints, deleting them (without it such a "
                 "run dir is refused unless --resume is given)");

@@ -16,7 +16,6 @@ void check_slice(int64_t global_batch, int64_t rank, int64_t world) {
 
 namespace {
 
-
 uint64_t parse_u64(const std::string& key, const std::string& value, const std::string& text) {
   char* end = nullptr;
   errno = 0;
@@ -91,7 +90,6 @@ std::vector<uint64_t> epoch_permutation(uint64_t num_samples, uint64_t seed, uin
   for (uint64_t i = num_samples; i > 1; --i) std::swap(order[i - 1], order[rng.below(i)]);
   return order;
 }
-
 
 RankRows rank_rows(uint64_t n, int64_t rank, int64_t world) {
   return {static_cast<uint64_t>(rank) * n / static_cast<uint64_t>(world),

@@ -37,7 +37,9 @@ MappedFile::MappedFile(const std::string& path, const std::string& name, uint64_
   bytes_ = bytes;
 }
 
-MappedFile::~MappedFile() { release(); }
+MappedFile::~MappedFile() {
+  release();
+}
 
 void MappedFile::release() {
   if (map_ != nullptr) ::munmap(map_, bytes_);
@@ -45,7 +47,9 @@ void MappedFile::release() {
   bytes_ = 0;
 }
 
-MappedFile::MappedFile(MappedFile&& other) noexcept { *this = std::move(other); }
+MappedFile::MappedFile(MappedFile&& other) noexcept {
+  *this = std::move(other);
+}
 
 MappedFile& MappedFile::operator=(MappedFile&& other) noexcept {
   if (this != &other) {

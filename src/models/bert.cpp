@@ -119,7 +119,7 @@ MlmResult BertImpl::mlm(const torch::Tensor& input, const torch::Tensor& labels)
 }
 
 torch::Tensor BertImpl::classify(const torch::Tensor& tokens, const torch::Tensor& token_types,
-                                  const torch::Tensor& pad) {
+                                 const torch::Tensor& pad) {
   HERD_CHECK(classifier, "bert: no classification head (set model.num_classes > 0)");
   auto hidden = encode(tokens, token_types, pad);
   torch::Tensor pooled;

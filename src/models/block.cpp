@@ -71,8 +71,7 @@ Residual BlockImpl::forward_stream(const Residual& in, const torch::Tensor& pad)
   }
   // Post-norm: y = ln_1(x + mixer(x)) (or mixer(x) alone), out = ln_2(y + mlp(y)).
   const auto x = in.value();
-  const auto y =
-      mixer_residual ? ops::add_layer_norm(x, drop(mix(x)), ln_1).normed : mix(x);
+  const auto y = mixer_residual ? ops::add_layer_norm(x, drop(mix(x)), ln_1).normed : mix(x);
   return {ops::add_layer_norm(y, drop(ffn(y)), ln_2).normed, {}};
 }
 

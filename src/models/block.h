@@ -42,7 +42,7 @@ class BlockImpl : public torch::nn::Module {
   torch::Tensor drop(const torch::Tensor& branch);
 
   bool post_norm = false, mixer_residual = true;
-  double resid_dropout = 0.0;  // each branch before its residual add, in training
+  double resid_dropout = 0.0;          // each branch before its residual add, in training
   torch::nn::LayerNorm ln_1{nullptr};  // absent when !mixer_residual
   torch::nn::LayerNorm ln_2{nullptr};
   SequenceMixer mixer;

@@ -86,9 +86,8 @@ class ClassifyTask : public Task {
     order_.advance(static_cast<uint64_t>(global));
     auto idx = torch::tensor(rows, torch::kInt64);
     auto lengths = train_.lengths.index_select(0, idx);
-    auto batch =
-        trim_to_longest(train_.tokens.index_select(0, idx), train_.types.index_select(0, idx),
-                        lengths);
+    auto batch = trim_to_longest(train_.tokens.index_select(0, idx),
+                                 train_.types.index_select(0, idx), lengths);
     return {{batch.tokens, batch.types, train_.labels.index_select(0, idx), lengths}};
   }
   LossOutput loss(const TaskBatch& mb) override {

@@ -108,11 +108,11 @@ std::unique_ptr<torch::optim::AdamW> make_optimizer(const std::vector<ParamGroup
                                                     const OptimizerConfig& cfg) {
   std::vector<torch::optim::OptimizerParamGroup> groups;
   for (const auto& g : plan)
-    groups.emplace_back(g.params, std::make_unique<torch::optim::AdamWOptions>(
-                                      torch::optim::AdamWOptions(g.lr)
-                                          .betas({cfg.beta1, cfg.beta2})
-                                          .eps(cfg.eps)
-                                          .weight_decay(g.weight_decay)));
+    groups.emplace_back(
+        g.params, std::make_unique<torch::optim::AdamWOptions>(torch::optim::AdamWOptions(g.lr)
+                                                                   .betas({cfg.beta1, cfg.beta2})
+                                                                   .eps(cfg.eps)
+                                                                   .weight_decay(g.weight_decay)));
   // The fused step (ops/adamw.h): torch's AdamW update and state, one pass per step.
   return std::make_unique<ops::FusedAdamW>(groups, torch::optim::AdamWOptions(cfg.lr));
 }

@@ -154,7 +154,8 @@ ImageBatch ImageTrainLoader::next_batch(int64_t global_batch, int64_t rank, int6
       if (plain) {
         copy_plain(src, s, scale_.data(), shift_.data(), out + r * per_image);
       } else {
-        const ImageView v = draw_image_view(augment_, s, order_.state().seed, epochs[r], samples[r]);
+        const ImageView v =
+            draw_image_view(augment_, s, order_.state().seed, epochs[r], samples[r]);
         render_view(src, s, v, scale_.data(), shift_.data(), &scratch, out + r * per_image);
       }
     }

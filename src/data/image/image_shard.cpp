@@ -114,8 +114,8 @@ ImageShardReader::ImageShardReader(const std::string& path)
   const uint64_t bytes = file_.size();
   int32_t h[6];
   std::memcpy(h, file_.data(), sizeof(h));
-  HERD_CHECK(h[0] == kImageShardMagic, name, ": bad magic ", h[0], " (expected ",
-             kImageShardMagic, ", a herd image shard)");
+  HERD_CHECK(h[0] == kImageShardMagic, name, ": bad magic ", h[0], " (expected ", kImageShardMagic,
+             ", a herd image shard)");
   HERD_CHECK(h[1] == kImageShardVersion, name, ": version ", h[1], " (this herd reads ",
              kImageShardVersion, ")");
   HERD_CHECK(h[2] >= 0, name, ": negative image count ", h[2]);

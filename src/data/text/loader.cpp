@@ -79,7 +79,9 @@ void TrainLoader::read_ahead(uint64_t offset, int64_t* row) {
   fill_row(order_.sample_at(offset), row);
 }
 
-void TrainLoader::advance(uint64_t count) { order_.advance(count); }
+void TrainLoader::advance(uint64_t count) {
+  order_.advance(count);
+}
 
 ValLoader::ValLoader(const DatasetManifest& manifest, int64_t seq_len)
     : stream_(manifest, manifest.val_shards), seq_len_(seq_len) {
