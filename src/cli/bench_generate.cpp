@@ -44,7 +44,7 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 void run(const GenerateArgs& a) {
   bench::print_machine(std::cout);
   std::vector<bench::JsonObject> rows;
-  std::cout << std::left << std::setw(12) << "mixer" << std::setw(9) << "context" << std::setw(8)
+  std::cout << std::left << std::setw(18) << "mixer" << std::setw(9) << "context" << std::setw(8)
             << "tokens" << std::setw(16) << "cached tok/s" << std::setw(18) << "recompute tok/s"
             << "speedup\n";
   torch::NoGradGuard no_grad;
@@ -75,7 +75,7 @@ void run(const GenerateArgs& a) {
       for (int64_t i = 0; i < n; ++i)
         seq = torch::cat({seq, model->forward(seq).select(1, -1).argmax(-1, true)}, 1);
       const double recompute = static_cast<double>(n) / seconds_since(t0);
-      std::cout << std::left << std::setw(12) << mixer << std::setw(9) << context << std::setw(8)
+      std::cout << std::left << std::setw(18) << mixer << std::setw(9) << context << std::setw(8)
                 << a.tokens << std::setw(16) << std::fixed << std::setprecision(1) << cached
                 << std::setw(18) << recompute << std::setprecision(1) << cached / recompute
                 << "x\n";
@@ -88,7 +88,7 @@ void run(const GenerateArgs& a) {
       if (distilled > 0) {
         // Its own row, the same keys: mixer "hyena~distill16".
         const std::string label = mixer + "~distill" + std::to_string(a.distill);
-        std::cout << std::left << std::setw(12) << label << std::setw(9) << context << std::setw(8)
+        std::cout << std::left << std::setw(18) << label << std::setw(9) << context << std::setw(8)
                   << a.tokens << std::setw(16) << std::fixed << std::setprecision(1) << distilled
                   << std::setw(18) << recompute << distilled / recompute
                   << "x  (worst filter error " << std::scientific << std::setprecision(2)
