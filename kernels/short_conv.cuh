@@ -83,13 +83,35 @@ struct Strided3 {
   int64_t sb, sc, st;
 };
 
-// CUDA launchers (kernels/short_conv.cu), T = float or double; return a cudaError_t as int.
-// y, dx: contiguous [B, C, L]; w, dw: contiguous [C, K]; bias/dbias may be null.
-template <typename T>
-int short_conv_forward_cuda(const T* x, Strided3 xd, const T* w, int64_t K, const T* bias, T* y,
+// Which (b, c, t) the i-th of B*C*L output threads computes, and where it writes. Channels-last
+// tensors (sc == 1: the blocks' transposed [B, L, C] projections) take c fastest, so a warp
+// reads 32 neighbouring channels of one step and writes them to an output of the same layout
+// (coalesced both ways); rows (st == 1) take t fastest over a contiguous [B, C, L] output.
+struct ShortConvPoint {
+  int64_t b, c, t, out;  // out: element offset into the output (its layout: channels_last)
+};
+HERD_HD inline bool short_conv_channels_last(const Strided3& d) {
+  return d.sc == 1 && d.C > 1;
+}
+HERD_HD inline ShortConvPoint short_conv_point_of(int64_t i, const Strided3& d) {
+  if (short_conv_channels_last(d)) {  // output [B, L, C] in memory
+    const int64_t c = i % d.C, r = i / d.C, t = r % d.L, b = r / d.L;
+    return {b, c, t, i};
+  }
+  const int64_t t = i % d.L, r = i / d.L, c = r % d.C, b = r / d.C;
+  return {b, c, t, i};  // output [B, C, L]
+}
+
+// CUDA launchers (kernels/short_conv.cu): T the activations' type (float, double, or uint16_t
+// carrying bfloat16), W the taps' (T, or float for bfloat16 under autocast); sums in float for
+// float/bfloat16 and double for double; return a cudaError_t as int. y and dx are written in
+// the layout short_conv_point_of gives for x (y) and dy (dx); w, dw: contiguous [C, K] of W;
+// bias/dbias ([C] of W) may be null.
+template <typename T, typename W>
+int short_conv_forward_cuda(const T* x, Strided3 xd, const W* w, int64_t K, const W* bias, T* y,
                             void* stream);
-template <typename T>
-int short_conv_backward_cuda(const T* x, Strided3 xd, const T* w, int64_t K, const T* dy,
-                             Strided3 dyd, T* dx, T* dw, T* dbias, void* stream);
+template <typename T, typename W>
+int short_conv_backward_cuda(const T* x, Strided3 xd, const W* w, int64_t K, const T* dy,
+                             Strided3 dyd, T* dx, W* dw, W* dbias, void* stream);
 
 }  // namespace herd::kernels

@@ -5,11 +5,13 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <cmath>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include "core/error.h"
+#include "kernels/short_conv.cuh"
 #include "ops/registry.h"
 #include "ops/short_conv.h"
 #include "test_fftconv_util.h"
@@ -212,6 +214,69 @@ TEST(KernelShortConv, AutocastRunsTheFusedPathInBfloat16) {
   EXPECT_TRUE(torch::equal(y, ops::short_conv_fused(in.x.to(torch::kBFloat16), in.w, in.b)));
 }
 
+// The CUDA kernels' thread loop run on the CPU: output i -> (b, c, t, offset) by
+// short_conv_point_of (channels-last inputs: c fastest, into a [B, L, C] output), each output
+// from the shared point functions in the launcher's Acc; every output written exactly once and
+// equal to the reference, fp32 and bfloat16 (float taps, float sums, one rounding at the end).
+TEST(KernelShortConv, CudaThreadMappingEmulatedOnCpu) {
+  namespace K = herd::kernels;
+  torch::manual_seed(9);
+  for (const bool bf16 : {false, true})
+    for (const auto& c : cases()) {
+      auto in = make(c, torch::kFloat);
+      auto x = bf16 ? in.x.detach().to(torch::kBFloat16) : in.x.detach();
+      auto g = bf16 ? in.g.to(torch::kBFloat16) : in.g;
+      const auto w = in.w.detach().view({c.C, c.K}).contiguous();
+      const K::Strided3 xd{x.size(0), x.size(1), x.size(2), x.stride(0), x.stride(1), x.stride(2)};
+      const K::Strided3 gd{g.size(0), g.size(1), g.size(2), g.stride(0), g.stride(1), g.stride(2)};
+      auto out_like = [&](const K::Strided3& d) {
+        return K::short_conv_channels_last(d)
+                   ? torch::full({d.B, d.L, d.C}, NAN, torch::kFloat).transpose(1, 2)
+                   : torch::full({d.B, d.C, d.L}, NAN, torch::kFloat);
+      };
+      auto y = out_like(xd), dx = out_like(gd);
+      const float* wp = w.data_ptr<float>();
+      const float* bp = in.b.defined() ? in.b.data_ptr<float>() : nullptr;
+      auto emulate = [&](auto* xp, auto* gp) {
+        float* yp = y.data_ptr<float>();
+        float* dxp = dx.data_ptr<float>();
+        for (int64_t i = 0; i < xd.B * xd.C * xd.L; ++i) {
+          const auto p = K::short_conv_point_of(i, xd);
+          float acc = K::short_conv_fwd_point<float>(xp + p.b * xd.sb + p.c * xd.sc, xd.st,
+                                                     wp + p.c * c.K, c.K, p.t);
+          if (bp) acc += bp[p.c];
+          ASSERT_TRUE(std::isnan(yp[p.out])) << "output " << p.out << " written twice";
+          yp[p.out] = bf16 ? static_cast<float>(c10::BFloat16(acc)) : acc;
+          const auto q = K::short_conv_point_of(i, gd);
+          const float d = K::short_conv_dx_point<float>(gp + q.b * gd.sb + q.c * gd.sc, gd.st,
+                                                        wp + q.c * c.K, c.K, gd.L, q.t);
+          dxp[q.out] = bf16 ? static_cast<float>(c10::BFloat16(d)) : d;
+        }
+      };
+      if (bf16)
+        emulate(x.data_ptr<c10::BFloat16>(), g.data_ptr<c10::BFloat16>());
+      else
+        emulate(x.data_ptr<float>(), g.data_ptr<float>());
+      // The reference on the same (rounded) inputs, in float.
+      auto xr = x.to(torch::kFloat).requires_grad_(true);
+      auto want =
+          ops::short_conv_reference(xr, in.w.detach(), in.b.defined() ? in.b.detach() : in.b);
+      auto want_dx = torch::autograd::grad({want}, {xr}, {g.to(torch::kFloat)})[0];
+      if (bf16) {
+        want = want.to(torch::kBFloat16).to(torch::kFloat);
+        want_dx = want_dx.to(torch::kBFloat16).to(torch::kFloat);
+      }
+      const double tol = bf16 ? 2e-2 : 1e-5;
+      EXPECT_FALSE(y.isnan().any().item<bool>()) << name(c, x.scalar_type());
+      EXPECT_TRUE(torch::allclose(y, want, tol, tol)) << name(c, x.scalar_type());
+      EXPECT_TRUE(torch::allclose(dx, want_dx, tol, tol)) << name(c, x.scalar_type());
+      // Channels-last inputs give channels-last outputs (what makes the writes coalesced).
+      if (c.L > 1 && c.C > 1) {
+        EXPECT_EQ(y.stride(1) == 1, c.transposed) << name(c, x.scalar_type());
+      }
+    }
+}
+
 TEST(KernelShortConv, CudaMatchesReference) {
   if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device: the CUDA kernel was not run";
   if (!ops::cuda_kernels_compiled()) GTEST_SKIP() << "built without nvcc: no CUDA kernels to test";
@@ -226,6 +291,21 @@ TEST(KernelShortConv, CudaMatchesReference) {
       expect_close(run(in, ops::short_conv_fused), run(in, ops::short_conv_reference), tol,
                    tol * 10, "cuda " + name(c, dt));
     }
+  }
+  // bfloat16 activations and taps against the reference in float on the same inputs.
+  for (const auto& c : cases()) {
+    auto in = make(c, torch::kBFloat16, torch::kCUDA);
+    EXPECT_EQ(ops::short_conv_path(in.x, in.w, in.b), ops::KernelPath::cuda);
+    auto got = run(in, ops::short_conv_fused);
+    Inputs ref = in;
+    ref.x_leaf = in.x_leaf.detach().to(torch::kFloat).requires_grad_(true);
+    ref.x = c.transposed ? ref.x_leaf.transpose(1, 2) : ref.x_leaf;
+    ref.w = in.w.detach().to(torch::kFloat).requires_grad_(true);
+    if (in.b.defined()) ref.b = in.b.detach().to(torch::kFloat).requires_grad_(true);
+    ref.g = in.g.to(torch::kFloat);
+    auto want = run(ref, ops::short_conv_reference);
+    for (auto& t : got) t = t.defined() ? t.to(torch::kFloat) : t;
+    expect_close(got, want, 3e-2, 3e-2, "cuda bf16 " + name(c, torch::kBFloat16));
   }
 }
 

@@ -85,7 +85,6 @@ torch::Tensor apply_fused(const torch::Tensor& x, const torch::Tensor& weight,
 Support short_conv_supports(const OpTarget& t, int64_t K) {
   if (K < 1 || K > kernels::kShortConvMaxK)
     return Support::no(str("filter width ", K, " (kernel takes 1..", kernels::kShortConvMaxK, ")"));
-  if (t.device == c10::DeviceType::CUDA) return device_supports(t, {torch::kFloat, torch::kDouble});
   return device_supports(t, {torch::kFloat, torch::kDouble, torch::kBFloat16});
 }
 

@@ -17,7 +17,7 @@ torch::Tensor short_conv(const torch::Tensor& x, const torch::Tensor& weight,
                          const torch::Tensor& bias = {});
 
 // The fused kernel takes these inputs: one device (CPU, or CUDA when compiled), x float32,
-// float64 or (CPU) bfloat16 with taps of x's dtype or float32, well-formed shapes,
+// float64 or bfloat16 (CPU and CUDA) with taps of x's dtype or float32, well-formed shapes,
 // 1 <= K <= 64, non-empty. Under autocast short_conv() hands it x in the autocast dtype.
 Support short_conv_supports(const torch::Tensor& x, const torch::Tensor& weight,
                             const torch::Tensor& bias = {});

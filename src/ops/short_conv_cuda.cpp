@@ -2,7 +2,6 @@
 // kernels/short_conv.cu (which never see torch headers).
 #ifdef HERD_HAVE_CUDA_KERNELS
 
-#include <ATen/Dispatch.h>
 #include <ATen/cuda/CUDAContext.h>
 #include <c10/core/DeviceGuard.h>
 
@@ -21,9 +20,29 @@ void check_launch(int err, const char* what) {
   HERD_CHECK(err == 0, "short_conv: CUDA ", what, " failed: ", kernels::cuda_error_string(err));
 }
 
+// A [B, C, L] output in the layout the kernel writes for input dims d (short_conv_point_of):
+// channels-last ([B, L, C] memory) when the input is, contiguous rows otherwise.
+torch::Tensor output_like(const kernels::Strided3& d, const torch::TensorOptions& o) {
+  if (kernels::short_conv_channels_last(d)) return torch::empty({d.B, d.L, d.C}, o).transpose(1, 2);
+  return torch::empty({d.B, d.C, d.L}, o);
+}
+
+// Calls f.template operator()<T, W>() for the launcher types of x and w: float/float,
+// double/double, bfloat16 (as uint16_t) with float or bfloat16 taps.
+template <typename F>
+void dispatch_types(const torch::Tensor& x, const torch::Tensor& w, F&& f) {
+  const auto xt = x.scalar_type(), wt = w.scalar_type();
+  if (xt == torch::kBFloat16 && wt == torch::kFloat) return f(uint16_t{}, float{});
+  if (xt == torch::kBFloat16 && wt == torch::kBFloat16) return f(uint16_t{}, uint16_t{});
+  if (xt == torch::kFloat && wt == torch::kFloat) return f(float{}, float{});
+  if (xt == torch::kDouble && wt == torch::kDouble) return f(double{}, double{});
+  throw Error(str("short_conv: no CUDA kernel for ", xt, " activations with ", wt, " taps"));
+}
+
+// data_ptr as the launcher's element type (bfloat16 as its uint16_t bits); null if undefined.
 template <typename T>
-T* ptr_or_null(torch::Tensor& t) {
-  return t.defined() ? t.data_ptr<T>() : nullptr;
+T* raw(const torch::Tensor& t) {
+  return t.defined() ? static_cast<T*>(t.data_ptr()) : nullptr;
 }
 
 }  // namespace
@@ -31,12 +50,14 @@ T* ptr_or_null(torch::Tensor& t) {
 torch::Tensor short_conv_forward_cuda(const torch::Tensor& x, const torch::Tensor& w,
                                       const torch::Tensor& bias) {
   c10::DeviceGuard guard(x.device());
-  auto y = torch::empty({x.size(0), x.size(1), x.size(2)}, x.options());
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "short_conv_forward_cuda", [&] {
-    const scalar_t* bp = bias.defined() ? bias.data_ptr<scalar_t>() : nullptr;
-    check_launch(kernels::short_conv_forward_cuda<scalar_t>(
-                     x.data_ptr<scalar_t>(), dims(x), w.data_ptr<scalar_t>(), w.size(1), bp,
-                     y.data_ptr<scalar_t>(), at::cuda::getCurrentCUDAStream().stream()),
+  const auto xd = dims(x);
+  auto y = output_like(xd, x.options());
+  dispatch_types(x, w, [&](auto t, auto wt) {
+    using T = decltype(t);
+    using W = decltype(wt);
+    check_launch(kernels::short_conv_forward_cuda<T, W>(raw<const T>(x), xd, raw<const W>(w),
+                                                        w.size(2), raw<const W>(bias), raw<T>(y),
+                                                        at::cuda::getCurrentCUDAStream().stream()),
                  "forward");
   });
   return y;
@@ -47,17 +68,18 @@ std::array<torch::Tensor, 3> short_conv_backward_cuda(const torch::Tensor& x,
                                                       const torch::Tensor& dy, bool need_dx,
                                                       bool need_dw, bool need_dbias) {
   c10::DeviceGuard guard(x.device());
+  const auto xd = dims(x), dyd = dims(dy);
   torch::Tensor dx, dw, db;
-  if (need_dx) dx = torch::empty({x.size(0), x.size(1), x.size(2)}, x.options());
-  if (need_dw) dw = torch::empty_like(w);
-  if (need_dbias) db = torch::empty({x.size(1)}, x.options());
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "short_conv_backward_cuda", [&] {
-    check_launch(
-        kernels::short_conv_backward_cuda<scalar_t>(
-            x.data_ptr<scalar_t>(), dims(x), w.data_ptr<scalar_t>(), w.size(1),
-            dy.data_ptr<scalar_t>(), dims(dy), ptr_or_null<scalar_t>(dx), ptr_or_null<scalar_t>(dw),
-            ptr_or_null<scalar_t>(db), at::cuda::getCurrentCUDAStream().stream()),
-        "backward");
+  if (need_dx) dx = output_like(dyd, x.options());
+  if (need_dw) dw = torch::empty_like(w, at::MemoryFormat::Contiguous);
+  if (need_dbias) db = torch::empty({x.size(1)}, w.options());
+  dispatch_types(x, w, [&](auto t, auto wt) {
+    using T = decltype(t);
+    using W = decltype(wt);
+    check_launch(kernels::short_conv_backward_cuda<T, W>(
+                     raw<const T>(x), xd, raw<const W>(w), w.size(2), raw<const T>(dy), dyd,
+                     raw<T>(dx), raw<W>(dw), raw<W>(db), at::cuda::getCurrentCUDAStream().stream()),
+                 "backward");
   });
   return {dx, dw, db};
 }
