@@ -33,4 +33,21 @@ TEST(SafetensorsFuzzRegressions, MissingDataOffsetsIsAHerdError) {
   }
 }
 
+// A tensor name that is itself a JSON object ({{"dtype": ...}: ...}): yaml-cpp's
+// TypedBadConversion escaped when the key was read as a string.
+TEST(SafetensorsFuzzRegressions, NonStringKeyIsAHerdError) {
+  const std::string path =
+      std::string(HERD_SOURCE_DIR) + "/tests/fuzz/crashes/safetensors-crash-c2d3bb84";
+  const std::string bytes = read_bytes(path);
+  ASSERT_FALSE(bytes.empty()) << path;
+  try {
+    herd::io::parse_safetensors(bytes, "crash.safetensors");
+    FAIL() << "parsed a header whose key is an object";
+  } catch (const herd::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("crash.safetensors: header keys must be strings"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
 }  // namespace

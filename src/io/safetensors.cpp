@@ -108,54 +108,63 @@ SafeTensors parse_safetensors(const std::string& bytes, const std::string& name)
 
   SafeTensors out;
   out.file = name;
-  for (const auto& kv : header) {
-    const auto key = kv.first.as<std::string>();
-    const YAML::Node& v = kv.second;
-    if (key == "__metadata__") {
-      HERD_CHECK(v.IsMap(), name, ": __metadata__ must be an object of strings");
-      for (const auto& m : v) {
-        HERD_CHECK(m.second.IsScalar(), name, ": __metadata__ \"", m.first.as<std::string>(),
-                   "\" must be a string");
-        out.metadata[m.first.as<std::string>()] = m.second.as<std::string>();
+  // Anything yaml-cpp still throws on a malformed header (a form not checked above) is the
+  // same one-line error, never an escaping YAML exception.
+  try {
+    for (const auto& kv : header) {
+      // JSON object keys are strings; YAML would also take a mapping or a list as a key.
+      HERD_CHECK(kv.first.IsScalar(), name, ": header keys must be strings");
+      const auto key = kv.first.as<std::string>();
+      const YAML::Node& v = kv.second;
+      if (key == "__metadata__") {
+        HERD_CHECK(v.IsMap(), name, ": __metadata__ must be an object of strings");
+        for (const auto& m : v) {
+          HERD_CHECK(m.first.IsScalar() && m.second.IsScalar(), name,
+                     ": __metadata__ must be an object of strings");
+          out.metadata[m.first.as<std::string>()] = m.second.as<std::string>();
+        }
+        continue;
       }
-      continue;
-    }
-    const std::string where = str(name, ": tensor \"", key, "\"");
-    // Presence first: yaml-cpp throws its own InvalidNode when asked the type of a missing key.
-    HERD_CHECK(v.IsMap() && v["dtype"] && v["shape"] && v["data_offsets"] &&
-                   v["dtype"].IsScalar() && v["shape"].IsSequence() &&
-                   v["data_offsets"].IsSequence() && v["data_offsets"].size() == 2,
-               where,
-               ": expected {\"dtype\": str, \"shape\": [int...], \"data_offsets\": [begin, end]}");
-    torch::Dtype dtype;
-    try {
-      dtype = dtype_from_safetensors(v["dtype"].as<std::string>());
-    } catch (const Error& e) {
-      throw Error(str(where, ": ", e.what()));
-    }
-    std::vector<int64_t> shape;
-    uint64_t begin = 0, end = 0, numel = 1;
-    try {
-      for (const auto& s : v["shape"]) {
-        shape.push_back(s.as<int64_t>());
-        HERD_CHECK(shape.back() >= 0, where, ": negative dimension in shape");
-        numel *= static_cast<uint64_t>(shape.back());
+      const std::string where = str(name, ": tensor \"", key, "\"");
+      // Presence first: yaml-cpp throws its own InvalidNode when asked the type of a missing key.
+      HERD_CHECK(
+          v.IsMap() && v["dtype"] && v["shape"] && v["data_offsets"] && v["dtype"].IsScalar() &&
+              v["shape"].IsSequence() && v["data_offsets"].IsSequence() &&
+              v["data_offsets"].size() == 2,
+          where,
+          ": expected {\"dtype\": str, \"shape\": [int...], \"data_offsets\": [begin, end]}");
+      torch::Dtype dtype;
+      try {
+        dtype = dtype_from_safetensors(v["dtype"].as<std::string>());
+      } catch (const Error& e) {
+        throw Error(str(where, ": ", e.what()));
       }
-      begin = v["data_offsets"][0].as<uint64_t>();
-      end = v["data_offsets"][1].as<uint64_t>();
-    } catch (const YAML::Exception&) {
-      throw Error(str(where, ": shape and data_offsets must be non-negative integers"));
+      std::vector<int64_t> shape;
+      uint64_t begin = 0, end = 0, numel = 1;
+      try {
+        for (const auto& s : v["shape"]) {
+          shape.push_back(s.as<int64_t>());
+          HERD_CHECK(shape.back() >= 0, where, ": negative dimension in shape");
+          numel *= static_cast<uint64_t>(shape.back());
+        }
+        begin = v["data_offsets"][0].as<uint64_t>();
+        end = v["data_offsets"][1].as<uint64_t>();
+      } catch (const YAML::Exception&) {
+        throw Error(str(where, ": shape and data_offsets must be non-negative integers"));
+      }
+      HERD_CHECK(begin <= end && end <= data_size, where, ": data_offsets [", begin, ", ", end,
+                 "] out of range (data section is ", data_size, " bytes)");
+      const uint64_t esize = c10::elementSize(dtype);
+      HERD_CHECK(numel * esize == end - begin, where, ": shape ", c10::IntArrayRef(shape), " of ",
+                 v["dtype"].as<std::string>(), " needs ", numel * esize,
+                 " bytes but data_offsets span ", end - begin);
+      auto t = torch::empty(shape, torch::TensorOptions().dtype(dtype));
+      if (numel) std::memcpy(t.data_ptr(), bytes.data() + data_begin + begin, end - begin);
+      out.tensors[key] = t;
+      out.order.push_back(key);
     }
-    HERD_CHECK(begin <= end && end <= data_size, where, ": data_offsets [", begin, ", ", end,
-               "] out of range (data section is ", data_size, " bytes)");
-    const uint64_t esize = c10::elementSize(dtype);
-    HERD_CHECK(numel * esize == end - begin, where, ": shape ", c10::IntArrayRef(shape), " of ",
-               v["dtype"].as<std::string>(), " needs ", numel * esize,
-               " bytes but data_offsets span ", end - begin);
-    auto t = torch::empty(shape, torch::TensorOptions().dtype(dtype));
-    if (numel) std::memcpy(t.data_ptr(), bytes.data() + data_begin + begin, end - begin);
-    out.tensors[key] = t;
-    out.order.push_back(key);
+  } catch (const YAML::Exception& e) {
+    throw Error(str(name, ": header is not in the safetensors form (", e.msg, ")"));
   }
   return out;
 }
