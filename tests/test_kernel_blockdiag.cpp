@@ -1,6 +1,7 @@
 // The fused block-diagonal linear (per-block GEMMs on strided views) against its reference
 // (pad, transpose, bmm): forward and gradients in float32 and float64, strided inputs, finite
 // differences, double backward, and the dispatch rules (ragged sizes take the reference).
+#include <ATen/autocast_mode.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -86,11 +87,46 @@ TEST(KernelBlockdiag, DispatchRules) {
   auto x2 = torch::randn({4, 12});
   EXPECT_EQ(ops::blockdiag_linear_path(x2, w, 9), ops::KernelPath::cpu);
   EXPECT_EQ(ops::blockdiag_linear_path(x2.to(torch::kBFloat16), w.to(torch::kBFloat16), 9),
+            ops::KernelPath::cpu);
+  EXPECT_EQ(ops::blockdiag_linear_path(x2.to(torch::kHalf), w.to(torch::kHalf), 9),
             ops::KernelPath::reference);
   EXPECT_EQ(ops::blockdiag_linear_path(x2, w.to(torch::kDouble), 9), ops::KernelPath::reference);
   // The dispatcher gives the reference's values on both paths.
   EXPECT_LE(rel(ops::blockdiag_linear(x, w, 7), ops::blockdiag_linear_reference(x, w, 7)), 0);
   EXPECT_THROW(ops::blockdiag_linear(torch::randn({2, 13}), w, 9), herd::Error);
+}
+
+// Under bfloat16 autocast the fused path runs (x and weight cast as the reference's bmm would
+// be, the float bias added after, as its `y + bias` promotes): same dtype as the reference,
+// values and float gradients within bfloat16 rounding.
+TEST(KernelBlockdiag, AutocastRunsTheFusedPathInBfloat16) {
+  torch::manual_seed(3);
+  auto w = torch::randn({4, 6, 5}).requires_grad_(true);
+  auto b = torch::randn({24}).requires_grad_(true);
+  auto x = torch::randn({7, 20}).requires_grad_(true);
+  auto g = torch::randn({7, 24});
+  auto run_with = [&](bool fused) {
+    for (auto t : {x, w, b}) t.mutable_grad() = torch::Tensor();
+    at::autocast::set_autocast_enabled(at::kCPU, true);
+    at::autocast::set_autocast_dtype(at::kCPU, at::kBFloat16);
+    if (fused) {
+      EXPECT_EQ(ops::blockdiag_linear_path(x.to(torch::kBFloat16), w.to(torch::kBFloat16), 24),
+                ops::KernelPath::cpu);
+    }
+    auto y =
+        fused ? ops::blockdiag_linear(x, w, 24, b) : ops::blockdiag_linear_reference(x, w, 24, b);
+    at::autocast::set_autocast_enabled(at::kCPU, false);
+    at::autocast::clear_cache();
+    y.backward(g.to(y.scalar_type()));
+    return Grads{y.detach(), x.grad(), w.grad(), b.grad()};
+  };
+  auto got = run_with(true), want = run_with(false);
+  EXPECT_EQ(got.y.scalar_type(), want.y.scalar_type());
+  EXPECT_EQ(got.dw.scalar_type(), torch::kFloat);
+  EXPECT_LT(rel(got.y.to(torch::kFloat), want.y.to(torch::kFloat)), 2e-2);
+  EXPECT_LT(rel(got.dx, want.dx), 3e-2);
+  EXPECT_LT(rel(got.dw, want.dw), 3e-2);
+  EXPECT_LT(rel(got.db, want.db), 1e-6);
 }
 
 }  // namespace

@@ -1,4 +1,5 @@
 #include "ops/blockdiag_linear.h"
+#include <ATen/autocast_mode.h>
 #include <ATen/record_function.h>
 
 #include <algorithm>
@@ -83,9 +84,11 @@ struct BlockdiagFunction : torch::autograd::Function<BlockdiagFunction> {
 
 }  // namespace
 
+// Under autocast blockdiag_linear() hands the fused path x and the weight in the autocast
+// dtype, as the reference's bmm would run, and adds the (float) bias after it, as the
+// reference's `y + bias` promotes.
 Support blockdiag_linear_supports(const OpTarget& t) {
-  if (t.autocast) return Support::no("autocast on (the reference's bmm autocasts)");
-  return device_supports(t, {torch::kFloat, torch::kDouble});
+  return device_supports(t, {torch::kFloat, torch::kDouble, torch::kBFloat16});
 }
 
 Support blockdiag_linear_supports(const torch::Tensor& x, const torch::Tensor& weight,
@@ -123,9 +126,20 @@ torch::Tensor blockdiag_linear_fused(const torch::Tensor& x, const torch::Tensor
 
 torch::Tensor blockdiag_linear(const torch::Tensor& x, const torch::Tensor& weight,
                                int64_t out_features, const torch::Tensor& bias) {
-  if (blockdiag_linear_path(x, weight, out_features, bias) == KernelPath::reference)
+  const auto dev = x.device().type();
+  const bool cast = at::autocast::is_autocast_enabled(dev) && x.scalar_type() == torch::kFloat &&
+                    weight.scalar_type() == torch::kFloat;
+  if (!cast) {
+    if (blockdiag_linear_path(x, weight, out_features, bias) == KernelPath::reference)
+      return blockdiag_linear_reference(x, weight, out_features, bias);
+    return blockdiag_linear_fused(x, weight, out_features, bias);
+  }
+  const auto dt = at::autocast::get_autocast_dtype(dev);
+  const auto xc = x.to(dt), wc = weight.to(dt);  // differentiable casts: float grads flow back
+  if (blockdiag_linear_path(xc, wc, out_features, {}) == KernelPath::reference)
     return blockdiag_linear_reference(x, weight, out_features, bias);
-  return blockdiag_linear_fused(x, weight, out_features, bias);
+  auto y = blockdiag_linear_fused(xc, wc, out_features, {});
+  return bias.defined() ? y + bias : y;
 }
 
 torch::Tensor blockdiag_linear_reference(const torch::Tensor& x, const torch::Tensor& weight,
