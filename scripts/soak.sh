@@ -11,7 +11,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 HERD="${HERD:-$ROOT/build/herd}"
 KILLS="${1:-${KILLS:-20}}"
-STEPS="${STEPS:-60}"
+STEPS="${STEPS:-3000}"  # long enough that every kill lands mid-run (a step takes ~6 ms)
 RANDOM="${SEED:-12}"  # the kill moments are reproducible for one seed
 W="${SOAK_DIR:-$(mktemp -d /tmp/herd-soak.XXXXXX)}"
 mkdir -p "$W"
