@@ -11,6 +11,7 @@
 #include "ops/blockdiag_linear.h"
 #include "ops/cross_entropy.h"
 #include "ops/long_conv.h"
+#include "ops/monarch_fft.h"
 #include "ops/registry.h"
 #include "ops/short_conv.h"
 #include "ops/squared_relu.h"
@@ -178,6 +179,24 @@ OpCase long_conv_case(int64_t B, int64_t C, int64_t L, bool bidirectional) {
           }};
 }
 
+// The long conv as Monarch-decomposed GEMMs (ops/monarch_fft.h; bfloat16 GEMMs on CUDA, the
+// tensor-core form, float32 on the CPU) against the FFT reference, ungated.
+OpCase monarch_fft_conv_case(int64_t B, int64_t C, int64_t L) {
+  return {"monarch_fft_conv", str("B", B, " C", C, " L", L),
+          [=](torch::Device dev) {
+            return Inputs{torch::randn({B, C, L}, on(dev)).requires_grad_(true),
+                          (torch::randn({C, L}, on(dev)) / 100).requires_grad_(true),
+                          torch::randn({C}, on(dev)).requires_grad_(true)};
+          },
+          [](const Inputs& in) {
+            return ops::long_conv_reference({in[0], in[1], in[2]});
+          },
+          [](const Inputs& in) {
+            return ops::monarch_fft_conv(in[0], in[1], in[2],
+                                         in[0].is_cuda() ? torch::kBFloat16 : torch::kFloat32);
+          }};
+}
+
 // M2's GLU linears: [tokens, in] through nb blocks to out features.
 OpCase blockdiag_case(int64_t rows, int64_t in, int64_t out, int64_t nb) {
   return {
@@ -208,21 +227,14 @@ OpCase ssm_kernel_case(int64_t H, int64_t N2, int64_t L) {
 }
 
 std::vector<OpCase> op_cases() {
-  return {ssm_kernel_case(768, 32, 2048),
-          blockdiag_case(4096, 768, 6144, 4),
-          blockdiag_case(4096, 3072, 768, 4),
-          long_conv_case(1, 768, 8192, false),
-          long_conv_case(1, 768, 8192, true),
-          long_conv_case(4, 768, 1024, false),
-          short_conv_case(4, 384, 256, 3),
-          short_conv_case(1, 2304, 1024, 3),
-          short_conv_case(2, 768, 1024, 7),
-          squared_relu_case(1024, 3072),
-          squared_relu_case(4096, 3072),
-          bias_squared_relu_case(4096, 3072),
-          add_layer_norm_case(4096, 768),
-          cross_entropy_case(2048, 768, 50257),
-          adamw_case(768, 4)};
+  return {ssm_kernel_case(768, 32, 2048),       blockdiag_case(4096, 768, 6144, 4),
+          blockdiag_case(4096, 3072, 768, 4),   long_conv_case(1, 768, 8192, false),
+          long_conv_case(1, 768, 8192, true),   long_conv_case(4, 768, 1024, false),
+          monarch_fft_conv_case(1, 768, 8192),  short_conv_case(4, 384, 256, 3),
+          short_conv_case(1, 2304, 1024, 3),    short_conv_case(2, 768, 1024, 7),
+          squared_relu_case(1024, 3072),        squared_relu_case(4096, 3072),
+          bias_squared_relu_case(4096, 3072),   add_layer_norm_case(4096, 768),
+          cross_entropy_case(2048, 768, 50257), adamw_case(768, 4)};
 }
 
 }  // namespace
