@@ -167,9 +167,15 @@ void add_generate(CLI::App& app) {
       }
       std::cout << std::endl;
     }
-    if (args->distill > 0)
-      log::info("distilled filters (", args->distill, " modes): worst relative error ",
-                DistillScope::worst_error());
+    if (args->distill > 0) {
+      const double err = DistillScope::worst_error();
+      log::info("distilled filters (", args->distill, " modes): worst relative error ", err);
+      // Past a few percent the samples are another model's: say so rather than let it pass.
+      if (err > 0.05)
+        log::warn("distilled filters are off by up to ", err,
+                  " (relative): these samples differ from the model's own; raise --distill or "
+                  "drop it");
+    }
   });
 }
 
