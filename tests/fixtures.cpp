@@ -79,4 +79,16 @@ void write_text(const std::string& path, const std::string& text) {
   std::ofstream(path) << text;
 }
 
+std::map<std::string, torch::Tensor> weights_of(const std::string& checkpoint) {
+  torch::serialize::InputArchive archive;
+  archive.load_from(checkpoint + "/model.pt");
+  std::map<std::string, torch::Tensor> out;
+  for (const auto& key : archive.keys()) {
+    torch::Tensor t;
+    archive.read(key, t);
+    out[key] = t;
+  }
+  return out;
+}
+
 }  // namespace herd::test

@@ -2,6 +2,9 @@
 // machine and reused by every test process, and helpers to run the herd binary.
 #pragma once
 
+#include <torch/torch.h>
+
+#include <map>
 #include <string>
 
 namespace herd::test {
@@ -18,5 +21,8 @@ int run_herd(const std::string& args, std::string* output = nullptr);
 
 // Writes text to a file.
 void write_text(const std::string& path, const std::string& text);
+
+// Every tensor of a checkpoint's model.pt, by name.
+std::map<std::string, torch::Tensor> weights_of(const std::string& checkpoint);
 
 }  // namespace herd::test

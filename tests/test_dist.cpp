@@ -66,20 +66,8 @@ std::map<std::string, double> last_eval(const std::string& run_dir) {
   return out;
 }
 
-std::map<std::string, torch::Tensor> weights_of(const std::string& checkpoint) {
-  torch::serialize::InputArchive archive;
-  archive.load_from(checkpoint + "/model.pt");
-  std::map<std::string, torch::Tensor> out;
-  for (const auto& key : archive.keys()) {
-    torch::Tensor t;
-    archive.read(key, t);
-    out[key] = t;
-  }
-  return out;
-}
-
 void expect_same_weights(const std::string& a_ck, const std::string& b_ck) {
-  auto a = weights_of(a_ck), b = weights_of(b_ck);
+  auto a = test::weights_of(a_ck), b = test::weights_of(b_ck);
   ASSERT_EQ(a.size(), b.size());
   for (const auto& [name, t] : a) {
     ASSERT_EQ(t.scalar_type(), torch::kFloat64) << name;
@@ -288,7 +276,7 @@ void check_failure(int signal_number, const std::string& tag) {
   ASSERT_TRUE(latest.has_value());
   auto ck = ckpt::open(*latest);
   EXPECT_GE(ck.state.step, 2);
-  EXPECT_FALSE(weights_of(*latest).empty());
+  EXPECT_FALSE(test::weights_of(*latest).empty());
 }
 
 TEST(Dist, KilledRankEndsTheRunNamingIt) {

@@ -26,18 +26,6 @@ Config tiny(const std::string& dir, const std::string& name, const std::string& 
   return load_config(path);
 }
 
-std::map<std::string, torch::Tensor> weights_of(const std::string& checkpoint) {
-  torch::serialize::InputArchive archive;
-  archive.load_from(checkpoint + "/model.pt");
-  std::map<std::string, torch::Tensor> out;
-  for (const auto& key : archive.keys()) {
-    torch::Tensor t;
-    archive.read(key, t);
-    out[key] = t;
-  }
-  return out;
-}
-
 TEST(InitFrom, WeightsOnlyFreshOptimizerAndStep) {
   const std::string dir = test::temp_dir("init_from");
   auto base = train(tiny(dir, "base", "  steps: 4\noptimizer: {lr: 3.0e-3}\n"),
@@ -52,14 +40,15 @@ TEST(InitFrom, WeightsOnlyFreshOptimizerAndStep) {
   EXPECT_EQ(tuned.steps, 3);
   auto ck = ckpt::open(tuned.last_checkpoint);
   EXPECT_EQ(ck.state.step, 3) << "a fresh schedule, not the base run's step 4 + 3";
-  const auto a = weights_of(base.last_checkpoint), b = weights_of(tuned.last_checkpoint);
+  const auto a = test::weights_of(base.last_checkpoint),
+             b = test::weights_of(tuned.last_checkpoint);
   ASSERT_EQ(a.size(), b.size());
   for (const auto& [name, t] : a) EXPECT_TRUE(torch::equal(t, b.at(name))) << name;
   // The same run without init_from starts elsewhere.
   auto fresh = train(tiny(dir, "fresh", "  steps: 3\noptimizer: {lr: 0.0}\n"),
                      {dir + "/fresh", "", 0, true});
   EXPECT_FALSE(
-      torch::equal(weights_of(fresh.last_checkpoint).at("wte.weight"), a.at("wte.weight")));
+      torch::equal(test::weights_of(fresh.last_checkpoint).at("wte.weight"), a.at("wte.weight")));
 }
 
 TEST(InitFrom, ShapeMismatchNamesTheTensor) {
@@ -133,7 +122,7 @@ TEST(InitFrom, ImportedReferenceWeightsStartATrainingRun) {
   auto r = train(cfg, {dir + "/run", "", 0, true});
   EXPECT_EQ(r.steps, 2);
   EXPECT_TRUE(std::isfinite(r.losses.front()));
-  const auto a = weights_of(dir + "/ck"), b = weights_of(r.last_checkpoint);
+  const auto a = test::weights_of(dir + "/ck"), b = test::weights_of(r.last_checkpoint);
   for (const auto& [name, t] : a) {
     ASSERT_TRUE(b.count(name)) << name;
     EXPECT_TRUE(torch::equal(t, b.at(name))) << name;

@@ -130,8 +130,8 @@ TEST(RunSafety, NonFiniteStepsAreSkippedAndCounted) {
   const std::string metrics = read_text(dir + "/run/metrics.jsonl");
   EXPECT_NE(metrics.find(R"("skipped":1,"bad_steps":2)"), std::string::npos) << metrics;
   const std::string ck = dir + "/run/checkpoints/";
-  auto a = trust::weights_of(ck + "step_00000002"), b = trust::weights_of(ck + "step_00000004"),
-       c = trust::weights_of(ck + "step_00000006");
+  auto a = test::weights_of(ck + "step_00000002"), b = test::weights_of(ck + "step_00000004"),
+       c = test::weights_of(ck + "step_00000006");
   for (const auto& [name, t] : a) {
     EXPECT_TRUE(torch::equal(t, b.at(name))) << name;
     EXPECT_TRUE(torch::isfinite(c.at(name)).all().item<bool>()) << name;

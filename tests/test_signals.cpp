@@ -79,8 +79,8 @@ TEST(Signals, SigtermFinishesTheStepCheckpointsAndExits75) {
   auto resumed = train(two_more, {dir + "/run", "auto", 0, true});
   EXPECT_EQ(resumed.start_step, step);
   auto straight = train(two_more, {dir + "/straight", "", 0, true});
-  auto a = trust::weights_of(resumed.last_checkpoint),
-       b = trust::weights_of(straight.last_checkpoint);
+  auto a = test::weights_of(resumed.last_checkpoint),
+       b = test::weights_of(straight.last_checkpoint);
   for (const auto& [name, t] : a) EXPECT_TRUE(torch::equal(t, b.at(name))) << name;
 }
 

@@ -23,18 +23,6 @@ Config tiny_config(const std::string& dir, const std::string& extra = "", int64_
   return load_config(path);
 }
 
-std::map<std::string, torch::Tensor> weights_of(const std::string& checkpoint) {
-  torch::serialize::InputArchive archive;
-  archive.load_from(checkpoint + "/model.pt");
-  std::map<std::string, torch::Tensor> out;
-  for (const auto& key : archive.keys()) {
-    torch::Tensor t;
-    archive.read(key, t);
-    out[key] = t;
-  }
-  return out;
-}
-
 TEST(Train, LossFallsOnRealText) {
   const std::string dir = test::temp_dir("train");
   Config cfg = tiny_config(dir, "", 150);
@@ -62,7 +50,7 @@ TEST(Train, ExactResumeIsBitIdentical) {
     const double split = i < 6 ? first.losses[i] : second.losses[i - 6];
     EXPECT_EQ(split, straight.losses[i]) << "step " << i + 1;  // bitwise
   }
-  auto a = weights_of(straight.last_checkpoint), b = weights_of(second.last_checkpoint);
+  auto a = test::weights_of(straight.last_checkpoint), b = test::weights_of(second.last_checkpoint);
   ASSERT_EQ(a.size(), b.size());
   for (const auto& [name, t] : a) EXPECT_TRUE(torch::equal(t, b.at(name))) << name;
   EXPECT_EQ(straight.val_loss, second.val_loss);

@@ -36,18 +36,6 @@ inline std::string tiny_yaml(const std::string& dir, int64_t steps, const std::s
   return path;
 }
 
-inline std::map<std::string, torch::Tensor> weights_of(const std::string& checkpoint) {
-  torch::serialize::InputArchive archive;
-  archive.load_from(checkpoint + "/model.pt");
-  std::map<std::string, torch::Tensor> out;
-  for (const auto& key : archive.keys()) {
-    torch::Tensor t;
-    archive.read(key, t);
-    out[key] = t;
-  }
-  return out;
-}
-
 // Runs a shell command line; returns its exit status (128 + signal when killed).
 inline int shell(const std::string& cmd) {
   const int s = std::system(cmd.c_str());
