@@ -21,7 +21,7 @@ FLAGS=(-std=c++17 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recov
 S="$HERD_ROOT/src"
 declare -A SOURCES=(
   [config]="$S/config/config.cpp $S/config/node.cpp $S/config/schema.cpp"
-  [shard]="$S/data/text/shard.cpp $S/data/mapped_file.cpp $S/data/file_util.cpp"
+  [shard]="$S/data/text/shard.cpp $S/data/mapped_file.cpp $S/data/staged_file.cpp $S/data/file_util.cpp"
   [ckpt_manifest]="$S/ckpt/manifest.cpp"
   [safetensors]="$S/io/safetensors.cpp"
 )

@@ -16,17 +16,6 @@ static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "shard I/O assumes a li
 namespace herd::data {
 namespace {
 
-bool write_all(int fd, const char* data, size_t n) {
-  while (n > 0) {
-    ssize_t w = ::write(fd, data, n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return false;
-    data += w;
-    n -= static_cast<size_t>(w);
-  }
-  return true;
-}
-
 constexpr int64_t kMaxSide = 1 << 16;
 
 }  // namespace
@@ -36,56 +25,36 @@ uint64_t image_shard_labels_offset(uint64_t n, const ImageShape& shape) {
   return (end + 7) / 8 * 8;
 }
 
-ImageShardWriter::ImageShardWriter(std::string path, ImageShape shape)
-    : path_(std::move(path)), tmp_(temp_path_for(path_)), shape_(shape) {
+// The writer's path once its shape is known to be storable (checked before anything is created).
+static const std::string& checked_shape(const std::string& path, const ImageShape& shape) {
   HERD_CHECK(shape.height > 0 && shape.width > 0 && shape.height <= kMaxSide &&
                  shape.width <= kMaxSide && (shape.channels == 1 || shape.channels == 3),
-             path_, ": image shape ", shape.height, "x", shape.width, "x", shape.channels,
+             path, ": image shape ", shape.height, "x", shape.width, "x", shape.channels,
              " (expected sides 1..", kMaxSide, " and 1 or 3 channels)");
-  fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  HERD_CHECK(fd_ >= 0, path_, ": cannot create shard (", std::strerror(errno), ")");
-  buf_.assign(kImageShardHeaderBytes, 0);  // the real header is written by finish()
-  buf_.reserve(1 << 22);
+  return path;
 }
 
-ImageShardWriter::~ImageShardWriter() {
-  if (fd_ >= 0) ::close(fd_);
-  if (!finished_) ::unlink(tmp_.c_str());
-}
-
-void ImageShardWriter::fail(const std::string& message) {
-  ::close(fd_);
-  fd_ = -1;
-  ::unlink(tmp_.c_str());
-  throw Error(str(path_, ": ", message));
-}
-
-void ImageShardWriter::flush() {
-  if (!write_all(fd_, buf_.data(), buf_.size()))
-    fail(str("write failed (", std::strerror(errno), ")"));
-  buf_.clear();
-}
+ImageShardWriter::ImageShardWriter(std::string path, ImageShape shape)
+    : file_(checked_shape(path, shape), kImageShardHeaderBytes, 1 << 22), shape_(shape) {}
 
 void ImageShardWriter::append(const uint8_t* pixels, int32_t label) {
-  HERD_CHECK(fd_ >= 0 && !finished_, path_, ": append after finish or failure");
-  HERD_CHECK(labels_.size() < kImageShardMaxImages, path_, ": more than ", kImageShardMaxImages,
+  const std::string& path = file_.path();
+  HERD_CHECK(file_.writable(), path, ": append after finish or failure");
+  HERD_CHECK(labels_.size() < kImageShardMaxImages, path, ": more than ", kImageShardMaxImages,
              " images in one shard (use a smaller --shard-images)");
-  HERD_CHECK(label >= 0, path_, ": negative label ", label);
-  const char* p = reinterpret_cast<const char*>(pixels);
-  buf_.insert(buf_.end(), p, p + shape_.pixels());
+  HERD_CHECK(label >= 0, path, ": negative label ", label);
+  file_.append(pixels, shape_.pixels());
   labels_.push_back(label);
-  if (buf_.size() >= (1 << 22)) flush();
 }
 
 void ImageShardWriter::finish() {
-  HERD_CHECK(fd_ >= 0 && !finished_, path_, ": finish after finish or failure");
+  HERD_CHECK(file_.writable(), file_.path(), ": finish after finish or failure");
   const uint64_t n = labels_.size();
   const uint64_t pad =
       image_shard_labels_offset(n, shape_) - kImageShardHeaderBytes - n * shape_.pixels();
-  buf_.insert(buf_.end(), pad, 0);
-  const char* l = reinterpret_cast<const char*>(labels_.data());
-  buf_.insert(buf_.end(), l, l + n * sizeof(int32_t));
-  flush();
+  const std::vector<char> zeros(pad, 0);
+  file_.append(zeros.data(), zeros.size());
+  file_.append(labels_.data(), n * sizeof(int32_t));
   int32_t header[256] = {};
   header[0] = kImageShardMagic;
   header[1] = kImageShardVersion;
@@ -93,18 +62,7 @@ void ImageShardWriter::finish() {
   header[3] = static_cast<int32_t>(shape_.height);
   header[4] = static_cast<int32_t>(shape_.width);
   header[5] = static_cast<int32_t>(shape_.channels);
-  if (::pwrite(fd_, header, sizeof(header), 0) != static_cast<ssize_t>(sizeof(header)))
-    fail(str("header write failed (", std::strerror(errno), ")"));
-  if (::fsync(fd_) != 0) fail(str("fsync failed (", std::strerror(errno), ")"));
-  int rc = ::close(fd_);
-  fd_ = -1;
-  if (rc != 0 || std::rename(tmp_.c_str(), path_.c_str()) != 0) {
-    int err = errno;
-    ::unlink(tmp_.c_str());
-    throw Error(str(path_, ": cannot write shard (", std::strerror(err), ")"));
-  }
-  finished_ = true;
-  sync_parent_dir(path_);
+  file_.commit(header, sizeof(header));
 }
 
 ImageShardReader::ImageShardReader(const std::string& path)

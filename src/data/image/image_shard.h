@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "data/mapped_file.h"
+#include "data/staged_file.h"
 
 namespace herd::data {
 
@@ -36,27 +37,17 @@ uint64_t image_shard_labels_offset(uint64_t n, const ImageShape& shape);
 class ImageShardWriter {
  public:
   ImageShardWriter(std::string path, ImageShape shape);
-  ~ImageShardWriter();
-  ImageShardWriter(const ImageShardWriter&) = delete;
-  ImageShardWriter& operator=(const ImageShardWriter&) = delete;
 
   // `pixels` holds shape.pixels() bytes (H x W x C); label >= 0.
   void append(const uint8_t* pixels, int32_t label);
   uint64_t images() const { return labels_.size(); }
-  const std::string& path() const { return path_; }
+  const std::string& path() const { return file_.path(); }
   void finish();
 
  private:
-  void flush();
-  [[noreturn]] void fail(const std::string& message);
-
-  std::string path_;
-  std::string tmp_;
+  StagedFile file_;
   ImageShape shape_;
-  int fd_ = -1;
-  std::vector<char> buf_;
   std::vector<int32_t> labels_;
-  bool finished_ = false;
 };
 
 // A validated, memory-mapped image shard. Move-only.

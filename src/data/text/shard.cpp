@@ -21,17 +21,6 @@ std::string shard_name(const std::string& path) {
   return "shard " + base_name(path);
 }
 
-bool write_all(int fd, const char* data, size_t n) {
-  while (n > 0) {
-    ssize_t w = ::write(fd, data, n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return false;
-    data += w;
-    n -= static_cast<size_t>(w);
-  }
-  return true;
-}
-
 }  // namespace
 
 TokenDtype dtype_for_vocab(int64_t vocab_size) {
@@ -53,72 +42,38 @@ size_t dtype_bytes(TokenDtype dtype) {
 }
 
 ShardWriter::ShardWriter(std::string path, TokenDtype dtype)
-    : path_(std::move(path)), tmp_(temp_path_for(path_)), dtype_(dtype) {
-  fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  HERD_CHECK(fd_ >= 0, path_, ": cannot create shard (", std::strerror(errno), ")");
-  // A zero header now; the real one is written by finish() once the count is known.
-  buf_.assign(kShardHeaderBytes, 0);
-  buf_.reserve(1 << 20);
-}
-
-ShardWriter::~ShardWriter() {
-  if (fd_ >= 0) ::close(fd_);
-  if (!finished_) ::unlink(tmp_.c_str());
-}
-
-void ShardWriter::fail(const std::string& message) {
-  ::close(fd_);
-  fd_ = -1;
-  ::unlink(tmp_.c_str());
-  throw Error(str(path_, ": ", message));
-}
-
-void ShardWriter::flush() {
-  if (!write_all(fd_, buf_.data(), buf_.size()))
-    fail(str("write failed (", std::strerror(errno), ")"));
-  buf_.clear();
-}
+    : file_(std::move(path), kShardHeaderBytes, 1 << 20), dtype_(dtype) {}
 
 void ShardWriter::append(const int* ids, size_t n) {
-  HERD_CHECK(fd_ >= 0 && !finished_, path_, ": append after finish or failure");
-  HERD_CHECK(tokens_ + n <= kShardMaxTokens, path_, ": shard would hold more than ",
-             kShardMaxTokens, " tokens (the header count is an int32; use smaller shards)");
+  const std::string& path = file_.path();
+  HERD_CHECK(file_.writable(), path, ": append after finish or failure");
+  HERD_CHECK(tokens_ + n <= kShardMaxTokens, path, ": shard would hold more than ", kShardMaxTokens,
+             " tokens (the header count is an int32; use smaller shards)");
   const int64_t limit = dtype_ == TokenDtype::u16 ? 0xffff : 0xffffffffLL;
   const size_t width = dtype_bytes(dtype_);
+  bytes_.clear();
   for (size_t i = 0; i < n; ++i) {
-    HERD_CHECK(ids[i] >= 0 && ids[i] <= limit, path_, ": token id ", ids[i], " does not fit ",
+    HERD_CHECK(ids[i] >= 0 && ids[i] <= limit, path, ": token id ", ids[i], " does not fit ",
                dtype_name(dtype_));
     if (dtype_ == TokenDtype::u16) {
       uint16_t v = static_cast<uint16_t>(ids[i]);
-      buf_.insert(buf_.end(), reinterpret_cast<char*>(&v), reinterpret_cast<char*>(&v) + width);
+      bytes_.insert(bytes_.end(), reinterpret_cast<char*>(&v), reinterpret_cast<char*>(&v) + width);
     } else {
       uint32_t v = static_cast<uint32_t>(ids[i]);
-      buf_.insert(buf_.end(), reinterpret_cast<char*>(&v), reinterpret_cast<char*>(&v) + width);
+      bytes_.insert(bytes_.end(), reinterpret_cast<char*>(&v), reinterpret_cast<char*>(&v) + width);
     }
   }
+  file_.append(bytes_.data(), bytes_.size());
   tokens_ += n;
-  if (buf_.size() >= (1 << 20)) flush();
 }
 
 void ShardWriter::finish() {
-  HERD_CHECK(fd_ >= 0 && !finished_, path_, ": finish after finish or failure");
-  flush();
+  HERD_CHECK(file_.writable(), file_.path(), ": finish after finish or failure");
   int32_t header[kShardHeaderInts] = {};
   header[0] = dtype_ == TokenDtype::u16 ? kShardMagicU16 : kShardMagicU32;
   header[1] = dtype_ == TokenDtype::u16 ? kShardVersionU16 : kShardVersionU32;
   header[2] = static_cast<int32_t>(tokens_);
-  if (::pwrite(fd_, header, sizeof(header), 0) != static_cast<ssize_t>(sizeof(header)))
-    fail(str("header write failed (", std::strerror(errno), ")"));
-  if (::fsync(fd_) != 0) fail(str("fsync failed (", std::strerror(errno), ")"));
-  int rc = ::close(fd_);
-  fd_ = -1;
-  if (rc != 0 || std::rename(tmp_.c_str(), path_.c_str()) != 0) {
-    int err = errno;
-    ::unlink(tmp_.c_str());
-    throw Error(str(path_, ": cannot write shard (", std::strerror(err), ")"));
-  }
-  finished_ = true;
-  sync_parent_dir(path_);
+  file_.commit(header, sizeof(header));
 }
 
 void write_shard(const std::string& path, TokenDtype dtype, const std::vector<int>& ids) {

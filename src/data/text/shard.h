@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "data/mapped_file.h"
+#include "data/staged_file.h"
 
 namespace herd::data {
 
@@ -36,28 +37,19 @@ size_t dtype_bytes(TokenDtype dtype);
 class ShardWriter {
  public:
   ShardWriter(std::string path, TokenDtype dtype);
-  ~ShardWriter();
-  ShardWriter(const ShardWriter&) = delete;
-  ShardWriter& operator=(const ShardWriter&) = delete;
 
   // Throws on ids that do not fit the dtype or when the shard would exceed kShardMaxTokens.
   void append(const int* ids, size_t n);
   void append(const std::vector<int>& ids) { append(ids.data(), ids.size()); }
   uint64_t tokens() const { return tokens_; }
-  const std::string& path() const { return path_; }
+  const std::string& path() const { return file_.path(); }
   void finish();
 
  private:
-  void flush();
-  void fail(const std::string& message);
-
-  std::string path_;
-  std::string tmp_;
+  StagedFile file_;
   TokenDtype dtype_;
-  int fd_ = -1;
   uint64_t tokens_ = 0;
-  std::vector<char> buf_;
-  bool finished_ = false;
+  std::vector<char> bytes_;  // one append's tokens at their width
 };
 
 // Writes a whole shard at once.
