@@ -265,6 +265,34 @@ int long_conv_product(Exec& ex, Cx<Acc>* s, const Cx<Acc>* k, const LongConvDims
                      [=] HERD_HD(int64_t i) { long_conv_product_element<Acc>(s, k, d, conj, i); });
 }
 
+// The kernel gradients from U (spec0) and DZ (spec1): row b = 0 of spec0 takes
+// sum_b conj(U) DZ in place (each i reads only its column), then one c2r and the taps.
+template <typename Exec, typename T, typename Acc>
+int long_conv_kernel_grads(Exec& ex, const LongConvCuda<T, Acc>& a) {
+  const LongConvDims d = a.d;
+  Cx<Acc>* U = a.spec0;
+  const Cx<Acc>* DZ = a.spec1;
+  HERD_STEP(ex.for_each(d.C * d.bins, [=] HERD_HD(int64_t i) {
+    U[i] = long_conv_kernel_grad_element<Acc>(U, DZ, d, i);
+  }));
+  HERD_STEP(ex.c2r(a.spec0, a.dkc, d.n, d.C));
+  const Acc* dkc = a.dkc;
+  if (a.dk) {
+    Acc* dk = a.dk;
+    const int64_t Lk = a.Lk;
+    HERD_STEP(ex.for_each(
+        d.C * Lk, [=] HERD_HD(int64_t i) { dk[i] = long_conv_dk_element<Acc>(dkc, d, Lk, i); }));
+  }
+  if (a.dk_rev) {
+    Acc* dkr = a.dk_rev;
+    const int64_t Lr = a.Lk_rev;
+    HERD_STEP(ex.for_each(d.C * Lr, [=] HERD_HD(int64_t i) {
+      dkr[i] = long_conv_dk_rev_element<Acc>(dkc, d, Lr, i);
+    }));
+  }
+  return 0;
+}
+
 template <typename Exec, typename T, typename Acc>
 int long_conv_forward_steps(Exec& ex, const LongConvCuda<T, Acc>& a) {
   const LongConvDims d = a.d;
@@ -317,29 +345,7 @@ int long_conv_backward_steps(Exec& ex, const LongConvCuda<T, Acc>& a) {
         },
         a.dD));
   HERD_STEP(ex.r2c(dz, a.spec1, d.n, rows));  // DZ; dz stays in real1
-  if (a.dk || a.dk_rev) {
-    // In place: row b = 0 of spec0 takes sum_b conj(U) DZ (each i reads only its column).
-    Cx<Acc>* U = a.spec0;
-    const Cx<Acc>* DZ = a.spec1;
-    HERD_STEP(ex.for_each(d.C * d.bins, [=] HERD_HD(int64_t i) {
-      U[i] = long_conv_kernel_grad_element<Acc>(U, DZ, d, i);
-    }));
-    HERD_STEP(ex.c2r(a.spec0, a.dkc, d.n, d.C));
-    const Acc* dkc = a.dkc;
-    if (a.dk) {
-      Acc* dk = a.dk;
-      const int64_t Lk = a.Lk;
-      HERD_STEP(ex.for_each(
-          d.C * Lk, [=] HERD_HD(int64_t i) { dk[i] = long_conv_dk_element<Acc>(dkc, d, Lk, i); }));
-    }
-    if (a.dk_rev) {
-      Acc* dkr = a.dk_rev;
-      const int64_t Lr = a.Lk_rev;
-      HERD_STEP(ex.for_each(d.C * Lr, [=] HERD_HD(int64_t i) {
-        dkr[i] = long_conv_dk_rev_element<Acc>(dkc, d, Lr, i);
-      }));
-    }
-  }
+  if (a.dk || a.dk_rev) HERD_STEP(long_conv_kernel_grads(ex, a));
   if (!a.dx && !a.dpre) return 0;
   HERD_STEP(long_conv_product(ex, a.spec1, a.kspec, d, true));
   HERD_STEP(ex.c2r(a.spec1, a.real0, d.n, rows));

@@ -14,57 +14,16 @@
 
 #include "kernels/long_conv.cuh"
 #include "ops/long_conv.h"
+#include "ops/long_conv_monarch.h"
+#include "test_long_conv_exec.h"
 
 namespace {
 
 namespace K = herd::kernels;
 namespace ops = herd::ops;
-
-template <typename Acc>
-torch::ScalarType real_type() {
-  return std::is_same_v<Acc, double> ? torch::kDouble : torch::kFloat;
-}
-template <typename Acc>
-torch::ScalarType complex_type() {
-  return std::is_same_v<Acc, double> ? torch::kComplexDouble : torch::kComplexFloat;
-}
-
-template <typename Acc>
-struct CpuExec {
-  int launches = 0;
-  template <typename F>
-  int for_each(int64_t n, F f) {
-    ++launches;
-    for (int64_t i = 0; i < n; ++i) f(i);
-    return 0;
-  }
-  template <typename F>
-  int channel_sum(int64_t C, int64_t count, F f, Acc* out) {
-    for (int64_t c = 0; c < C; ++c) {
-      Acc s = 0;
-      for (int64_t k = 0; k < count; ++k) s += f(c, k);
-      out[c] = s;
-    }
-    return 0;
-  }
-  int copy(K::Cx<Acc>* dst, const K::Cx<Acc>* src, int64_t count) {
-    std::memcpy(static_cast<void*>(dst), static_cast<const void*>(src), count * sizeof(*src));
-    return 0;
-  }
-  int r2c(const Acc* in, K::Cx<Acc>* out, int64_t n, int64_t rows) {
-    auto x = torch::from_blob(const_cast<Acc*>(in), {rows, n}, real_type<Acc>());
-    auto y = torch::from_blob(out, {rows, n / 2 + 1}, complex_type<Acc>());
-    y.copy_(torch::fft::rfft(x, n, -1));
-    return 0;
-  }
-  int c2r(K::Cx<Acc>* in, Acc* out, int64_t n, int64_t rows) {
-    auto x = torch::from_blob(in, {rows, n / 2 + 1}, complex_type<Acc>());
-    auto y = torch::from_blob(out, {rows, n}, real_type<Acc>());
-    y.copy_(torch::fft::irfft(x, n, -1, "forward"));  // unnormalised, as cuFFT
-    x.fill_(std::numeric_limits<Acc>::quiet_NaN());   // cuFFT's C2R may destroy its input
-    return 0;
-  }
-};
+using herd::test::complex_type;
+using herd::test::CpuExec;
+using herd::test::real_type;
 
 struct Case {
   int64_t B, C, L, Lk, Lr;
@@ -77,8 +36,10 @@ K::Rows3<T> rows(const torch::Tensor& t) {
   return {t.data_ptr<T>(), t.stride(0), t.stride(1), t.stride(2)};
 }
 
+// monarch: the Monarch steps (kernels/monarch_conv.cuh, power-of-two N, emulated tensor-core
+// tiles) instead of the cuFFT ones.
 template <typename T, typename Acc>
-void check_case(const Case& c, torch::ScalarType dt, double tol) {
+void check_case(const Case& c, torch::ScalarType dt, double tol, bool monarch = false) {
   torch::manual_seed(11);
   const auto o = torch::TensorOptions().dtype(dt);
   const auto ko = torch::TensorOptions().dtype(real_type<Acc>());
@@ -92,7 +53,8 @@ void check_case(const Case& c, torch::ScalarType dt, double tol) {
                          act(c.post),
                          c.Lr >= 0 ? torch::randn({c.C, c.Lr}, ko) / 4 : torch::Tensor()};
   const auto dy = act(true);
-  const int64_t n = ops::long_conv_fft_size(c.L, c.Lk, c.Lr);
+  const int64_t n = monarch ? ops::long_conv_monarch_size(c.L, c.Lk, c.Lr)
+                            : ops::long_conv_fft_size(c.L, c.Lk, c.Lr);
   const int64_t rows_n = c.B * c.C, bins = n / 2 + 1;
 
   K::LongConvCuda<T, Acc> a{};
@@ -134,9 +96,19 @@ void check_case(const Case& c, torch::ScalarType dt, double tol) {
   a.dk_rev = c.Lr >= 0 ? dkr.data_ptr<Acc>() : nullptr;
   a.dD = c.D ? dD.data_ptr<Acc>() : nullptr;
 
-  CpuExec<Acc> ex;
-  ASSERT_EQ(K::long_conv_forward_steps(ex, a), 0);
-  ASSERT_EQ(K::long_conv_backward_steps(ex, a), 0);
+  if constexpr (std::is_same_v<Acc, float>) {
+    if (monarch) {
+      herd::test::HostMonarchTables tables(n);
+      herd::test::MonarchCpuExec ex;
+      ASSERT_EQ(K::long_conv_monarch_forward_steps(ex, a, tables.tb), 0);
+      ASSERT_EQ(K::long_conv_monarch_backward_steps(ex, a, tables.tb), 0);
+    }
+  }
+  if (!monarch) {
+    CpuExec<Acc> ex;
+    ASSERT_EQ(K::long_conv_forward_steps(ex, a), 0);
+    ASSERT_EQ(K::long_conv_backward_steps(ex, a), 0);
+  }
 
   // The reference, in float64 on the same (rounded) inputs.
   std::vector<torch::Tensor> leaves;
@@ -153,8 +125,8 @@ void check_case(const Case& c, torch::ScalarType dt, double tol) {
   auto close = [&](const torch::Tensor& got, const torch::Tensor& w, const char* what) {
     const double scale = w.abs().max().item<double>() + 1e-30;
     const double err = (got.to(torch::kDouble) - w).abs().max().item<double>();
-    EXPECT_LE(err, tol * scale) << what << " B" << c.B << " C" << c.C << " L" << c.L << " Lk"
-                                << c.Lk << " Lr" << c.Lr << " " << dt;
+    EXPECT_LE(err, tol * scale) << what << (monarch ? " monarch" : "") << " B" << c.B << " C" << c.C
+                                << " L" << c.L << " Lk" << c.Lk << " Lr" << c.Lr << " " << dt;
   };
   close(y.transpose(1, 2), want.detach(), "y");
   close(dx, ref.x.grad(), "dx");
@@ -181,6 +153,23 @@ TEST(KernelLongConvCudaSteps, Float32MatchReference) {
 
 TEST(KernelLongConvCudaSteps, Bfloat16ComputesInFloat) {
   for (const auto& c : cases()) check_case<c10::BFloat16, float>(c, torch::kBFloat16, 1.5e-2);
+}
+
+// The Monarch path's steps: bfloat16 tiles between the GEMMs bound the error to about 1% of
+// the largest value (FlashFFTConv's precision); a wrong index is off by O(1).
+TEST(KernelMonarchSteps, Float32MatchReference) {
+  for (const auto& c : cases()) check_case<float, float>(c, torch::kFloat, 2.5e-2, true);
+}
+
+TEST(KernelMonarchSteps, Bfloat16MatchReference) {
+  for (const auto& c : cases()) check_case<c10::BFloat16, float>(c, torch::kBFloat16, 3e-2, true);
+}
+
+TEST(KernelMonarchSteps, LongRowsMatchReference) {
+  // N = 8192 (N1 = 128, N2 = 64) with odd L and a short filter, and the largest N = 32768.
+  check_case<float, float>({1, 2, 3001, 3001, 1500, true, true, true}, torch::kFloat, 2.5e-2, true);
+  check_case<c10::BFloat16, float>({1, 1, 16384, 16384, -1, true, true, true}, torch::kBFloat16,
+                                   3e-2, true);
 }
 
 TEST(KernelLongConvCuda, DeviceKernelsMatchReference) {
@@ -217,6 +206,50 @@ TEST(KernelLongConvCuda, DeviceKernelsMatchReference) {
       EXPECT_LE((got[i] - want[i]).abs().max().item<double>(),
                 tol * (want[i].abs().max().item<double>() + 1e-30))
           << "output/grad " << i << " " << dt;
+  }
+}
+
+}  // namespace
+
+namespace {
+
+// The Monarch kernel on a device (WMMA tiles) against the reference, bfloat16 Hyena shapes up
+// to L = 16384, every gradient.
+TEST(KernelMonarchConvCuda, DeviceKernelMatchesReference) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device: the GPU kernels are not run";
+  if (!ops::cuda_kernels_compiled()) GTEST_SKIP() << "built without nvcc: no CUDA kernels";
+  struct PathScope {
+    ops::LongConvCudaPath before = ops::set_long_conv_cuda_path(ops::LongConvCudaPath::monarch);
+    ~PathScope() { ops::set_long_conv_cuda_path(before); }
+  } scope;
+  for (int64_t L : {300, 4096, 16384}) {
+    torch::manual_seed(13);
+    const auto o = torch::TensorOptions().dtype(torch::kBFloat16).device(torch::kCUDA);
+    const auto ko = o.dtype(torch::kFloat);
+    auto x = torch::randn({2, L, 8}, o).transpose(1, 2);
+    ops::LongConvInputs in{x,
+                           torch::randn({8, L}, ko) / 10,
+                           torch::randn({8}, ko),
+                           torch::randn_like(x),
+                           torch::randn_like(x),
+                           L <= 4096 ? torch::randn({8, L}, ko) / 10 : torch::Tensor()};
+    std::vector<torch::Tensor*> leaves{&in.x, &in.k, &in.D, &in.pre, &in.post};
+    if (in.k_rev.defined()) leaves.push_back(&in.k_rev);
+    for (auto* t : leaves) *t = t->detach().requires_grad_(true);
+    auto g = torch::randn_like(in.x);
+    auto run = [&](bool fused) {
+      for (auto* t : leaves) t->mutable_grad() = torch::Tensor();
+      auto y = fused ? ops::long_conv_fused(in) : ops::long_conv_reference(in);
+      y.backward(g);
+      std::vector<torch::Tensor> out{y.detach().to(torch::kFloat).cpu()};
+      for (auto* t : leaves) out.push_back(t->grad().to(torch::kFloat).cpu());
+      return out;
+    };
+    auto got = run(true), want = run(false);
+    for (size_t i = 0; i < got.size(); ++i)
+      EXPECT_LE((got[i] - want[i]).abs().max().item<double>(),
+                4e-2 * (want[i].abs().max().item<double>() + 1e-30))
+          << "output/grad " << i << " L " << L;
   }
 }
 

@@ -2,6 +2,7 @@
 // forward + backward, on the CPU and on CUDA when a device is present. One case table per op.
 #include <cstdio>
 #include <iostream>
+#include <optional>
 
 #include "cli/bench_cmds.h"
 #include "cli/bench_common.h"
@@ -11,6 +12,7 @@
 #include "ops/blockdiag_linear.h"
 #include "ops/cross_entropy.h"
 #include "ops/long_conv.h"
+#include "ops/long_conv_monarch.h"
 #include "ops/monarch_fft.h"
 #include "ops/registry.h"
 #include "ops/short_conv.h"
@@ -28,6 +30,9 @@ struct OpCase {
   std::function<Inputs(torch::Device)> inputs;  // leaves that require grad, and constants
   Fn reference, fused;
   bool has_backward = true;  // false: an in-place update (the optimizer step), timed once
+  bool cuda_only = false;    // a CUDA path's variant: nothing to compare on the CPU
+  // long_conv's CUDA transforms while the case runs (its forward and its backward).
+  std::optional<ops::LongConvCudaPath> long_conv_path = std::nullopt;
 };
 
 torch::TensorOptions on(torch::Device dev) {
@@ -179,6 +184,23 @@ OpCase long_conv_case(int64_t B, int64_t C, int64_t L, bool bidirectional) {
           }};
 }
 
+// The gated long conv in bfloat16 (Hyena under autocast) on one CUDA path
+// (ops/long_conv_monarch.h): the Monarch tensor-core kernel or cuFFT, each against the ATen
+// reference (cuFFT in float32).
+OpCase long_conv_bf16_case(int64_t B, int64_t C, int64_t L, ops::LongConvCudaPath path) {
+  OpCase c = long_conv_case(B, C, L, false);
+  c.op = str("long_conv_", ops::long_conv_cuda_path_name(path));
+  c.shape = str("B", B, " C", C, " L", L, " bf16 gated");
+  c.cuda_only = true;
+  c.long_conv_path = path;
+  c.inputs = [=](torch::Device dev) {
+    return Inputs{torch::randn({B, 3 * C, L}, on(dev).dtype(torch::kBFloat16)).requires_grad_(true),
+                  (torch::randn({C, L}, on(dev)) / 100).requires_grad_(true),
+                  torch::randn({C}, on(dev)).requires_grad_(true)};
+  };
+  return c;
+}
+
 // The long conv as Monarch-decomposed GEMMs (ops/monarch_fft.h; bfloat16 GEMMs on CUDA, the
 // tensor-core form, float32 on the CPU) against the FFT reference, ungated.
 OpCase monarch_fft_conv_case(int64_t B, int64_t C, int64_t L) {
@@ -227,14 +249,26 @@ OpCase ssm_kernel_case(int64_t H, int64_t N2, int64_t L) {
 }
 
 std::vector<OpCase> op_cases() {
-  return {ssm_kernel_case(768, 32, 2048),       blockdiag_case(4096, 768, 6144, 4),
-          blockdiag_case(4096, 3072, 768, 4),   long_conv_case(1, 768, 8192, false),
-          long_conv_case(1, 768, 8192, true),   long_conv_case(4, 768, 1024, false),
-          monarch_fft_conv_case(1, 768, 8192),  short_conv_case(4, 384, 256, 3),
-          short_conv_case(1, 2304, 1024, 3),    short_conv_case(2, 768, 1024, 7),
-          squared_relu_case(1024, 3072),        squared_relu_case(4096, 3072),
-          bias_squared_relu_case(4096, 3072),   add_layer_norm_case(4096, 768),
-          cross_entropy_case(2048, 768, 50257), adamw_case(768, 4)};
+  return {ssm_kernel_case(768, 32, 2048),
+          blockdiag_case(4096, 768, 6144, 4),
+          blockdiag_case(4096, 3072, 768, 4),
+          long_conv_case(1, 768, 8192, false),
+          long_conv_case(1, 768, 8192, true),
+          long_conv_case(4, 768, 1024, false),
+          long_conv_bf16_case(1, 768, 8192, ops::LongConvCudaPath::monarch),
+          long_conv_bf16_case(1, 768, 8192, ops::LongConvCudaPath::cufft),
+          long_conv_bf16_case(1, 768, 16384, ops::LongConvCudaPath::monarch),
+          long_conv_bf16_case(1, 768, 16384, ops::LongConvCudaPath::cufft),
+          monarch_fft_conv_case(1, 768, 8192),
+          short_conv_case(4, 384, 256, 3),
+          short_conv_case(1, 2304, 1024, 3),
+          short_conv_case(2, 768, 1024, 7),
+          squared_relu_case(1024, 3072),
+          squared_relu_case(4096, 3072),
+          bias_squared_relu_case(4096, 3072),
+          add_layer_norm_case(4096, 768),
+          cross_entropy_case(2048, 768, 50257),
+          adamw_case(768, 4)};
 }
 
 }  // namespace
@@ -261,6 +295,13 @@ void run_ops_bench(const OpsArgs& a) {
   for (const auto dev : devices)
     for (const auto& c : cases) {
       if (!a.ops.empty() && std::find(a.ops.begin(), a.ops.end(), c.op) == a.ops.end()) continue;
+      if (c.cuda_only && !dev.is_cuda()) continue;
+      struct PathScope {  // the case's long_conv path, the user's again after it
+        ops::LongConvCudaPath before;
+        explicit PathScope(std::optional<ops::LongConvCudaPath> p)
+            : before(ops::set_long_conv_cuda_path(p.value_or(ops::long_conv_cuda_path()))) {}
+        ~PathScope() { ops::set_long_conv_cuda_path(before); }
+      } path_scope(c.long_conv_path);
       torch::manual_seed(0);
       const auto in = c.inputs(dev);
       const auto g = c.has_backward ? torch::randn_like(c.reference(in)) : torch::Tensor();

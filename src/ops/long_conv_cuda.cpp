@@ -1,15 +1,21 @@
 // CUDA half of long_conv: allocates the batched FFT buffers, fills kernels::LongConvCuda and
-// runs the steps of kernels/long_conv.cuh through kernels/long_conv.cu on the current stream.
+// runs the steps of kernels/long_conv.cuh through kernels/long_conv.cu on the current stream,
+// or those of kernels/monarch_conv.cuh (ops/long_conv_monarch.h says which).
 #ifdef HERD_HAVE_CUDA_KERNELS
 
 #include <ATen/cuda/CUDAContext.h>
 #include <c10/core/DeviceGuard.h>
 
+#include <map>
+#include <mutex>
 #include <type_traits>
 
 #include "core/error.h"
 #include "kernels/long_conv.cuh"
+#include "kernels/monarch_conv.cuh"
 #include "ops/long_conv_impl.h"
+#include "ops/long_conv_monarch.h"
+#include "ops/monarch_fft.h"
 
 namespace herd::ops::detail {
 namespace {
@@ -36,10 +42,15 @@ Wire<T>* out(const torch::Tensor& t) {
   return t.defined() ? reinterpret_cast<Wire<T>*>(t.data_ptr<T>()) : nullptr;
 }
 
-// Inputs, dims and the four scratch buffers shared by both passes.
+// What a pass needs besides the kernel spectrum: the cuFFT path's four batched buffers, or
+// for the Monarch path only the two batched spectra of the kernel gradient (or nothing).
+enum class Scratch { cufft, monarch_spectra, monarch };
+
+// Inputs, dims and the scratch buffers of a pass.
 template <typename T, typename Acc>
 K::LongConvCuda<Wire<T>, Acc> setup(const LongConvInputs& in, int64_t n,
-                                    std::vector<torch::Tensor>& keep) {
+                                    std::vector<torch::Tensor>& keep,
+                                    Scratch scratch = Scratch::cufft) {
   K::LongConvCuda<Wire<T>, Acc> a{};
   const int64_t L = in.x.size(2), B = in.x.size(0), C = in.x.size(1);
   const int64_t Lf = std::min<int64_t>(in.k.size(1), L);
@@ -59,11 +70,13 @@ K::LongConvCuda<Wire<T>, Acc> setup(const LongConvInputs& in, int64_t n,
   const auto ro = in.x.options().dtype(c10::CppTypeToScalarType<Acc>::value);
   const auto co = in.x.options().dtype(std::is_same_v<Acc, double> ? torch::kComplexDouble
                                                                    : torch::kComplexFloat);
-  keep = {torch::empty({B * C, n}, ro), torch::empty({B * C, n}, ro),
-          torch::empty({B * C, a.d.bins}, co), torch::empty({B * C, a.d.bins}, co),
+  const bool cufft = scratch == Scratch::cufft;
+  const int64_t spec_rows = scratch == Scratch::monarch ? 0 : B * C;
+  keep = {torch::empty({cufft ? B * C : 0, n}, ro), torch::empty({cufft ? B * C : C, n}, ro),
+          torch::empty({spec_rows, a.d.bins}, co), torch::empty({spec_rows, a.d.bins}, co),
           torch::empty({C, a.d.bins}, co)};
   a.real0 = keep[0].data_ptr<Acc>();
-  a.real1 = keep[1].data_ptr<Acc>();
+  a.real1 = keep[1].data_ptr<Acc>();  // the Monarch path's kernel taps [C, n]
   a.spec0 = reinterpret_cast<K::Cx<Acc>*>(keep[2].data_ptr());
   a.spec1 = reinterpret_cast<K::Cx<Acc>*>(keep[3].data_ptr());
   a.kspec = reinterpret_cast<K::Cx<Acc>*>(keep[4].data_ptr());
@@ -78,11 +91,103 @@ void check(int err, const char* what) {
 template <typename T>
 using AccOf = std::conditional_t<std::is_same_v<T, double>, double, float>;
 
+// The Monarch factors of one N on one device, made once: bfloat16 [F1r, F1i, F2r, F2i, -F2i]
+// and float32 [Tr, Ti].
+K::MonarchTables monarch_tables(int64_t N, const torch::Device& dev) {
+  static std::mutex mu;
+  struct Slot {
+    torch::Tensor bf, tw;
+    int64_t N1 = 0;
+  };
+  static std::map<std::pair<int, int64_t>, Slot> cache;
+  std::lock_guard<std::mutex> lock(mu);
+  auto& slot = cache[{dev.index(), N}];
+  if (!slot.bf.defined()) {
+    const auto p = MonarchFft::plan(N);
+    slot.N1 = p.N1;
+    auto flat = [](const torch::Tensor& t) { return t.reshape({-1}); };
+    slot.bf = torch::cat({flat(p.f1r), flat(p.f1i), flat(p.f2r), flat(p.f2i), flat(-p.f2i)})
+                  .to(torch::kBFloat16)
+                  .to(dev);
+    slot.tw = torch::cat({flat(p.twr), flat(p.twi)}).to(torch::kFloat).to(dev);
+  }
+  const auto* h = reinterpret_cast<const uint16_t*>(slot.bf.data_ptr());
+  const float* tw = slot.tw.data_ptr<float>();
+  const int64_t N1 = slot.N1, N2 = N / N1;
+  return {N,
+          N1,
+          N2,
+          h,
+          h + N1 * N1,
+          h + 2 * N1 * N1,
+          h + 2 * N1 * N1 + N2 * N2,
+          h + 2 * N1 * N1 + 2 * N2 * N2,
+          tw,
+          tw + N};
+}
+
+// The Monarch transform length for this call, or 0 for the cuFFT path.
+int64_t monarch_size_for(const LongConvInputs& in) {
+  const auto path = long_conv_cuda_path();
+  if (path == LongConvCudaPath::cufft) return 0;
+  const auto dt = in.x.scalar_type();
+  const int64_t N = long_conv_monarch_size(in.x.size(2), in.k.size(1),
+                                           in.k_rev.defined() ? in.k_rev.size(1) : -1);
+  if (path == LongConvCudaPath::automatic)
+    return dt == torch::kBFloat16 && N <= K::monarch_conv_max_fft() ? N : 0;
+  HERD_CHECK(dt == torch::kBFloat16 || dt == torch::kFloat,
+             "long_conv: the Monarch kernel takes bfloat16 or float32 activations, got ", dt);
+  HERD_CHECK(N <= K::monarch_conv_max_fft(), "long_conv: a Monarch transform of ", N,
+             " points does not fit this device's shared memory (largest: ",
+             K::monarch_conv_max_fft(), "); set HERD_LONG_CONV_CUDA=cufft or auto");
+  return N;
+}
+
+template <typename scalar_t>
+void monarch_forward(const LongConvInputs& in, int64_t N, const torch::Tensor& y) {
+  std::vector<torch::Tensor> keep;
+  auto a = setup<scalar_t, float>(in, N, keep, Scratch::monarch);
+  a.y = out<scalar_t>(y);
+  check(K::long_conv_monarch_forward_cuda(a, monarch_tables(N, in.x.device()),
+                                          at::cuda::getCurrentCUDAStream().stream()),
+        "Monarch forward");
+}
+
+template <typename scalar_t>
+void monarch_backward(const LongConvInputs& in, const torch::Tensor& dy, int64_t N,
+                      const LongConvNeeds& need, LongConvGrads& g) {
+  std::vector<torch::Tensor> keep;
+  const bool dk = need.dk || need.dk_rev;
+  auto a = setup<scalar_t, float>(in, N, keep, dk ? Scratch::monarch_spectra : Scratch::monarch);
+  a.dy = rows<scalar_t>(dy);
+  a.dx = out<scalar_t>(g.dx);
+  a.dpre = out<scalar_t>(g.dpre);
+  a.dpost = out<scalar_t>(g.dpost);
+  a.dk = ptr<float>(g.dk);
+  a.dk_rev = ptr<float>(g.dk_rev);
+  a.dD = ptr<float>(g.dD);
+  torch::Tensor dkc;
+  if (dk) {
+    dkc = torch::empty({in.x.size(1), N}, in.k.options());
+    a.dkc = dkc.data_ptr<float>();
+  }
+  check(K::long_conv_monarch_backward_cuda(a, monarch_tables(N, in.x.device()),
+                                           at::cuda::getCurrentCUDAStream().stream()),
+        "Monarch backward");
+}
+
 }  // namespace
 
 torch::Tensor long_conv_forward_cuda(const LongConvInputs& in, int64_t n) {
   c10::DeviceGuard guard(in.x.device());
   auto y = torch::empty({in.x.size(0), in.x.size(2), in.x.size(1)}, in.x.options());
+  if (const int64_t N = monarch_size_for(in)) {
+    if (in.x.scalar_type() == torch::kBFloat16)
+      monarch_forward<c10::BFloat16>(in, N, y);
+    else
+      monarch_forward<float>(in, N, y);
+    return y.transpose(1, 2);
+  }
   AT_DISPATCH_FLOATING_TYPES_AND(
       torch::kBFloat16, in.x.scalar_type(), "long_conv_forward_cuda", [&] {
         using Acc = AccOf<scalar_t>;
@@ -106,6 +211,13 @@ LongConvGrads long_conv_backward_cuda(const LongConvInputs& in, const torch::Ten
   if (need.dk) g.dk = torch::empty({C, in.k.size(1)}, in.k.options());
   if (need.dk_rev) g.dk_rev = torch::empty({C, in.k_rev.size(1)}, in.k_rev.options());
   if (need.dD) g.dD = torch::empty({C}, in.D.options());
+  if (const int64_t N = monarch_size_for(in)) {
+    if (in.x.scalar_type() == torch::kBFloat16)
+      monarch_backward<c10::BFloat16>(in, dy, N, need, g);
+    else
+      monarch_backward<float>(in, dy, N, need, g);
+    return g;
+  }
   AT_DISPATCH_FLOATING_TYPES_AND(
       torch::kBFloat16, in.x.scalar_type(), "long_conv_backward_cuda", [&] {
         using Acc = AccOf<scalar_t>;
