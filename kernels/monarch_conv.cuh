@@ -319,7 +319,8 @@ struct HostMonarchBlock {
 // monarch_conv_rows(tb, rows, L, load(r, t), spec(r, f), out(r, t, z)) and
 // monarch_dft_rows(tb, rows, L, load(r, t), emit(r, f, re, im)). The kernel spectrum still
 // comes from a float32 r2c (a.kspec, taps divided by n), read through the Hermitian
-// symmetry; d.n is the Monarch N.
+// symmetry; d.n is the Monarch N. A block reads and writes one row, so on this path y is
+// [B, C, L] contiguous (not [B, L, C]) and the caller hands rows with unit t-stride.
 template <typename Acc>
 HERD_HD inline Cx<Acc> long_conv_full_bin(const Cx<Acc>* kspec, const LongConvDims& d, int64_t c,
                                           int64_t f, bool conj) {
@@ -360,7 +361,7 @@ int long_conv_monarch_forward_steps(Exec& ex, const LongConvCuda<T, float>& a,
         const int64_t b = r / d.C, c = r % d.C;
         const float u = long_conv_u_at(x, pre, d, r, t);
         const float v = long_conv_skip(z, u, D ? D[c * Ds] : 0.0f);
-        y[(b * d.L + t) * d.C + c] = static_cast<T>(gate_or_one<float>(post, b, c, t) * v);
+        y[r * d.L + t] = static_cast<T>(gate_or_one<float>(post, b, c, t) * v);
       });
 }
 

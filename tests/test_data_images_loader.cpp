@@ -6,6 +6,7 @@
 
 #include "data/image/image_loader.h"
 #include "data/image/image_manifest.h"
+#include "data/text/manifest.h"
 #include "fixtures.h"
 #include "test_data_util.h"
 #include "test_image_util.h"
@@ -227,6 +228,9 @@ TEST(ImageLoader, ManifestAndShardMismatchesAreErrors) {
   make_dirs(dir / "text");
   herd::test::write_text(dir / "text/manifest.yaml", "format: herd-dataset\nversion: 1\n");
   EXPECT_NE(error_of([&] { load_image_manifest(dir / "text"); }).find("this is a text dataset"),
+            std::string::npos);
+  // And an image dataset's manifest read as a text one says what it is.
+  EXPECT_NE(error_of([&] { herd::data::load_manifest(m.dir); }).find("this is an image dataset"),
             std::string::npos);
   // The manifest claims more images than a shard holds.
   ImageManifest wrong = m;

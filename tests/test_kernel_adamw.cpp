@@ -100,7 +100,10 @@ void steps_match_torch(torch::ScalarType dt, double ulps) {
 }
 
 TEST(KernelAdamW, Float32StepsMatchTorchWithinAFewUlp) {
-  steps_match_torch(torch::kFloat, 4);
+  // At most one update-ulp per step of the 12: how often ATen's vector sqrt rounds differently
+  // depends on the CPU (an Intel AVX-512 VM stayed within 4, an AMD EPYC one reached 5.2).
+  // A wrong term (bias correction, decay, the step size) is off by orders of magnitude more.
+  steps_match_torch(torch::kFloat, 12);
 }
 
 TEST(KernelAdamW, Float64StepsMatchTorch) {

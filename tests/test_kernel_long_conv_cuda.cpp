@@ -83,7 +83,9 @@ void check_case(const Case& c, torch::ScalarType dt, double tol, bool monarch = 
   a.spec1 = reinterpret_cast<K::Cx<Acc>*>(s1.data_ptr());
   a.kspec = reinterpret_cast<K::Cx<Acc>*>(ks.data_ptr());
   a.dkc = dkc.data_ptr<Acc>();
-  torch::Tensor y = torch::empty({c.B, c.L, c.C}, o);
+  // [B, L, C] for the cuFFT steps, [B, C, L] rows for the Monarch ones.
+  torch::Tensor y =
+      monarch ? torch::empty({c.B, c.C, c.L}, o).transpose(1, 2) : torch::empty({c.B, c.L, c.C}, o);
   a.y = y.data_ptr<T>();
   torch::Tensor dx = torch::empty({c.B, c.C, c.L}, o), dpre = torch::empty_like(dx),
                 dpost = torch::empty_like(dx), dk = torch::empty({c.C, c.Lk}, ko),

@@ -5,6 +5,7 @@
 
 #include "cli/commands.h"
 #include "dist/backends.h"
+#include "ops/long_conv_monarch.h"
 #include "ops/registry.h"
 
 namespace herd::cli {
@@ -36,6 +37,8 @@ void add_info(CLI::App& app) {
     std::cout << "fused ops   path per target, from each op's supports() (HERD_KERNELS=reference: "
                  "all reference)\n";
     for (const auto& line : ops::fused_op_lines()) std::cout << "  " << line << "\n";
+    const std::string long_conv = ops::long_conv_cuda_path_summary();  // may throw: bad env
+    std::cout << "long conv   CUDA transforms: " << long_conv << "\n";
   });
 }
 

@@ -143,6 +143,18 @@ int64_t monarch_size_for(const LongConvInputs& in) {
   return N;
 }
 
+// A block of the Monarch kernel reads one (b, c) row: rows must have unit t-stride for its
+// loads to coalesce (the blocks pass transposed [B, L, C] views), so those are copied.
+torch::Tensor unit_rows(const torch::Tensor& t) {
+  return t.defined() && t.stride(2) != 1 ? t.contiguous() : t;
+}
+LongConvInputs unit_rows(LongConvInputs in) {
+  in.x = unit_rows(in.x);
+  in.pre = unit_rows(in.pre);
+  in.post = unit_rows(in.post);
+  return in;
+}
+
 template <typename scalar_t>
 void monarch_forward(const LongConvInputs& in, int64_t N, const torch::Tensor& y) {
   std::vector<torch::Tensor> keep;
@@ -182,11 +194,13 @@ torch::Tensor long_conv_forward_cuda(const LongConvInputs& in, int64_t n) {
   c10::DeviceGuard guard(in.x.device());
   auto y = torch::empty({in.x.size(0), in.x.size(2), in.x.size(1)}, in.x.options());
   if (const int64_t N = monarch_size_for(in)) {
+    auto rows_y = torch::empty(in.x.sizes(), in.x.options());  // [B, C, L] on this path
+    const auto ur = unit_rows(in);
     if (in.x.scalar_type() == torch::kBFloat16)
-      monarch_forward<c10::BFloat16>(in, N, y);
+      monarch_forward<c10::BFloat16>(ur, N, rows_y);
     else
-      monarch_forward<float>(in, N, y);
-    return y.transpose(1, 2);
+      monarch_forward<float>(ur, N, rows_y);
+    return rows_y;
   }
   AT_DISPATCH_FLOATING_TYPES_AND(
       torch::kBFloat16, in.x.scalar_type(), "long_conv_forward_cuda", [&] {
@@ -212,10 +226,12 @@ LongConvGrads long_conv_backward_cuda(const LongConvInputs& in, const torch::Ten
   if (need.dk_rev) g.dk_rev = torch::empty({C, in.k_rev.size(1)}, in.k_rev.options());
   if (need.dD) g.dD = torch::empty({C}, in.D.options());
   if (const int64_t N = monarch_size_for(in)) {
+    const auto ur = unit_rows(in);
+    const auto dy_rows = unit_rows(dy);
     if (in.x.scalar_type() == torch::kBFloat16)
-      monarch_backward<c10::BFloat16>(in, dy, N, need, g);
+      monarch_backward<c10::BFloat16>(ur, dy_rows, N, need, g);
     else
-      monarch_backward<float>(in, dy, N, need, g);
+      monarch_backward<float>(ur, dy_rows, N, need, g);
     return g;
   }
   AT_DISPATCH_FLOATING_TYPES_AND(

@@ -46,6 +46,18 @@ LongConvCudaPath parse_long_conv_cuda_path(const std::string& s) {
   throw Error(str("HERD_LONG_CONV_CUDA: expected auto|cufft|monarch, got \"", s, "\""));
 }
 
+std::string long_conv_cuda_path_summary() {
+  std::string device = "no CUDA device";
+#ifdef HERD_HAVE_CUDA_KERNELS
+  if (const int64_t n = kernels::monarch_conv_max_fft()) device = str("this device: N <= ", n);
+#endif
+  return str(long_conv_cuda_path_name(long_conv_cuda_path()),
+             " (HERD_LONG_CONV_CUDA=auto|cufft|monarch): bfloat16 rows through the Monarch "
+             "tensor-core kernel for N ",
+             kernels::kMonarchMinFft, "..", kernels::kMonarchMaxFft, " (", device,
+             "), cuFFT otherwise");
+}
+
 int64_t long_conv_monarch_size(int64_t L, int64_t Lk, int64_t Lk_rev) {
   const int64_t Lf = std::min(Lk, L);
   int64_t need = std::max<int64_t>(L + Lf - 1, 1);

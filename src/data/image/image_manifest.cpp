@@ -9,20 +9,11 @@
 #include "config/node.h"
 #include "core/error.h"
 #include "data/file_util.h"
+#include "data/manifest_file.h"
+#include "data/text/manifest.h"
 
 namespace herd::data {
 namespace {
-
-// The shortest decimal that reads back as the same double, so loaders normalize with
-// exactly the values prepare computed.
-std::string shortest_double(double v) {
-  char buf[32];
-  for (int precision = 1; precision <= 17; ++precision) {
-    std::snprintf(buf, sizeof(buf), "%.*g", precision, v);
-    if (std::strtod(buf, nullptr) == v) break;
-  }
-  return buf;
-}
 
 void emit_doubles(YAML::Emitter& out, const char* key, const std::vector<double>& values) {
   out << YAML::Key << key << YAML::Value << YAML::Flow << YAML::BeginSeq;
@@ -148,23 +139,9 @@ ImageManifest load_image_manifest(const std::string& dir) {
   ImageManifest m;
   m.dir = dir;
   const std::string file = m.manifest_path();
-  HERD_CHECK(is_regular_file(file), file,
-             ": no image dataset manifest (expected the output directory of herd prepare images)");
-  YAML::Node root;
-  try {
-    root = YAML::LoadFile(file);
-  } catch (const YAML::Exception& e) {
-    throw Error(str(file, ":", e.mark.line + 1, ": YAML syntax error: ", e.msg));
-  }
-  HERD_CHECK(root.IsMap(), file, ": expected a YAML mapping (a herd image dataset manifest)");
-  cfg::ConfigMap top(root, file, "");
-  std::string format = top.require_string("format");
-  if (format != kImageManifestFormat)
-    top.fail("format", str("\"", format, "\" (expected ", kImageManifestFormat,
-                           format == "herd-dataset" ? "; this is a text dataset)" : ")"));
-  int64_t version = top.require_int("version");
-  if (version != kImageManifestVersion)
-    top.fail("version", str(version, " (this herd reads version ", kImageManifestVersion, ")"));
+  cfg::ConfigMap top =
+      open_manifest(file, {"image dataset manifest", "herd prepare images", kImageManifestFormat,
+                           kImageManifestVersion, kManifestFormat, "this is a text dataset"});
   m.shape.height = top.require_int("height", 1, 1 << 16);
   m.shape.width = top.require_int("width", 1, 1 << 16);
   m.shape.channels = top.require_int("channels", 1, 3);

@@ -11,6 +11,8 @@
 #include "config/node.h"
 #include "core/error.h"
 #include "data/file_util.h"
+#include "data/image/image_manifest.h"
+#include "data/manifest_file.h"
 
 namespace herd::data {
 namespace {
@@ -41,17 +43,6 @@ std::vector<ShardEntry> read_shards(cfg::ConfigMap& parent, const std::string& k
     shards.push_back(std::move(s));
   }
   return shards;
-}
-
-// The shortest decimal that reads back as the same double ("0.05", not yaml-cpp's
-// "0.050000000000000003").
-std::string shortest_double(double v) {
-  char buf[32];
-  for (int precision = 1; precision <= 17; ++precision) {
-    std::snprintf(buf, sizeof(buf), "%.*g", precision, v);
-    if (std::strtod(buf, nullptr) == v) break;
-  }
-  return buf;
 }
 
 }  // namespace
@@ -115,22 +106,9 @@ DatasetManifest load_manifest(const std::string& dir) {
   DatasetManifest m;
   m.dir = dir;
   const std::string file = m.manifest_path();
-  HERD_CHECK(is_regular_file(file), file,
-             ": no dataset manifest (expected the output directory of herd prepare text)");
-  YAML::Node root;
-  try {
-    root = YAML::LoadFile(file);
-  } catch (const YAML::Exception& e) {
-    throw Error(str(file, ":", e.mark.line + 1, ": YAML syntax error: ", e.msg));
-  }
-  HERD_CHECK(root.IsMap(), file, ": expected a YAML mapping (a herd dataset manifest)");
-  cfg::ConfigMap top(root, file, "");
-  std::string format = top.require_string("format");
-  if (format != kManifestFormat)
-    top.fail("format", str("\"", format, "\" (expected ", kManifestFormat, ")"));
-  int64_t version = top.require_int("version");
-  if (version != kManifestVersion)
-    top.fail("version", str(version, " (this herd reads version ", kManifestVersion, ")"));
+  cfg::ConfigMap top =
+      open_manifest(file, {"dataset manifest", "herd prepare text", kManifestFormat,
+                           kManifestVersion, kImageManifestFormat, "this is an image dataset"});
 
   auto tok = top.child("tokenizer");
   m.tokenizer_path = tok.require_string("path");
