@@ -342,6 +342,19 @@ HERD_HD inline float long_conv_u_at(const Rows3<T>& x, const Rows3<T>& pre, cons
     if (int e_ = (expr)) return e_; \
   } while (0)
 
+// The r2c bins (f <= n/2) of every row's u = x gate, through the Monarch DFT rows, into s.
+template <typename Exec, typename T>
+int long_conv_monarch_bins(Exec& ex, const MonarchTables& tb, const LongConvDims d,
+                           const Rows3<T> x, const Rows3<T> gate, Cx<float>* s) {
+  const int64_t bins = d.bins;
+  return ex.monarch_dft_rows(
+      tb, d.B * d.C, d.L,
+      [=] HERD_HD(int64_t r, int64_t t) { return long_conv_u_at(x, gate, d, r, t); },
+      [=] HERD_HD(int64_t r, int64_t f, float re, float im) {
+        if (f < bins) s[r * bins + f] = {re, im};
+      });
+}
+
 template <typename Exec, typename T>
 int long_conv_monarch_forward_steps(Exec& ex, const LongConvCuda<T, float>& a,
                                     const MonarchTables& tb) {
@@ -399,20 +412,8 @@ int long_conv_monarch_backward_steps(Exec& ex, const LongConvCuda<T, float>& a,
         },
         a.dD));
   if (a.dk || a.dk_rev) {  // DKc = sum_b conj(U) DZ over the r2c bins, then as the cuFFT path
-    const int64_t bins = d.bins;
-    Cx<float>*U = a.spec0, *DZ = a.spec1;
-    HERD_MSTEP(ex.monarch_dft_rows(
-        tb, rows, d.L,
-        [=] HERD_HD(int64_t r, int64_t t) { return long_conv_u_at(x, pre, d, r, t); },
-        [=] HERD_HD(int64_t r, int64_t f, float re, float im) {
-          if (f < bins) U[r * bins + f] = {re, im};
-        }));
-    HERD_MSTEP(ex.monarch_dft_rows(
-        tb, rows, d.L,
-        [=] HERD_HD(int64_t r, int64_t t) { return long_conv_u_at(dy, post, d, r, t); },
-        [=] HERD_HD(int64_t r, int64_t f, float re, float im) {
-          if (f < bins) DZ[r * bins + f] = {re, im};
-        }));
+    HERD_MSTEP(long_conv_monarch_bins(ex, tb, d, x, pre, a.spec0));    // U
+    HERD_MSTEP(long_conv_monarch_bins(ex, tb, d, dy, post, a.spec1));  // DZ
     HERD_MSTEP(long_conv_kernel_grads(ex, a));
   }
   if (!a.dx && !a.dpre) return 0;

@@ -88,6 +88,24 @@ void check(int err, const char* what) {
              ")");
 }
 
+// The backward's dy and gradient outputs into a (null where not asked for), and the [C, n]
+// kernel-gradient scratch when dk or dk_rev is (returned: it must outlive the launch).
+template <typename T, typename Acc>
+torch::Tensor bind_grads(K::LongConvCuda<Wire<T>, Acc>& a, const LongConvInputs& in,
+                         const torch::Tensor& dy, int64_t n, const LongConvGrads& g) {
+  a.dy = rows<T>(dy);
+  a.dx = out<T>(g.dx);
+  a.dpre = out<T>(g.dpre);
+  a.dpost = out<T>(g.dpost);
+  a.dk = ptr<Acc>(g.dk);
+  a.dk_rev = ptr<Acc>(g.dk_rev);
+  a.dD = ptr<Acc>(g.dD);
+  if (!g.dk.defined() && !g.dk_rev.defined()) return {};
+  auto dkc = torch::empty({in.x.size(1), n}, in.k.options());
+  a.dkc = dkc.data_ptr<Acc>();
+  return dkc;
+}
+
 template <typename T>
 using AccOf = std::conditional_t<std::is_same_v<T, double>, double, float>;
 
@@ -171,18 +189,7 @@ void monarch_backward(const LongConvInputs& in, const torch::Tensor& dy, int64_t
   std::vector<torch::Tensor> keep;
   const bool dk = need.dk || need.dk_rev;
   auto a = setup<scalar_t, float>(in, N, keep, dk ? Scratch::monarch_spectra : Scratch::monarch);
-  a.dy = rows<scalar_t>(dy);
-  a.dx = out<scalar_t>(g.dx);
-  a.dpre = out<scalar_t>(g.dpre);
-  a.dpost = out<scalar_t>(g.dpost);
-  a.dk = ptr<float>(g.dk);
-  a.dk_rev = ptr<float>(g.dk_rev);
-  a.dD = ptr<float>(g.dD);
-  torch::Tensor dkc;
-  if (dk) {
-    dkc = torch::empty({in.x.size(1), N}, in.k.options());
-    a.dkc = dkc.data_ptr<float>();
-  }
+  const torch::Tensor dkc = bind_grads<scalar_t, float>(a, in, dy, N, g);
   check(K::long_conv_monarch_backward_cuda(a, monarch_tables(N, in.x.device()),
                                            at::cuda::getCurrentCUDAStream().stream()),
         "Monarch backward");
@@ -239,18 +246,7 @@ LongConvGrads long_conv_backward_cuda(const LongConvInputs& in, const torch::Ten
         using Acc = AccOf<scalar_t>;
         std::vector<torch::Tensor> keep;
         auto a = setup<scalar_t, Acc>(in, n, keep);
-        a.dy = rows<scalar_t>(dy);
-        a.dx = out<scalar_t>(g.dx);
-        a.dpre = out<scalar_t>(g.dpre);
-        a.dpost = out<scalar_t>(g.dpost);
-        a.dk = ptr<Acc>(g.dk);
-        a.dk_rev = ptr<Acc>(g.dk_rev);
-        a.dD = ptr<Acc>(g.dD);
-        torch::Tensor dkc;
-        if (need.dk || need.dk_rev) {
-          dkc = torch::empty({C, n}, in.k.options());
-          a.dkc = dkc.data_ptr<Acc>();
-        }
+        const torch::Tensor dkc = bind_grads<scalar_t, Acc>(a, in, dy, n, g);
         check(K::long_conv_backward_cuda(a, at::cuda::getCurrentCUDAStream().stream()), "backward");
       });
   return g;
