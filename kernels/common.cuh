@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 
 namespace herd::kernels {
 
@@ -21,6 +22,26 @@ constexpr int kThreads = 256;
 // Blocks for n elements under grid-stride loops; more than 2^16 only add scheduling overhead.
 inline unsigned grid_for(int64_t n) {
   return static_cast<unsigned>(std::min<int64_t>((n + kThreads - 1) / kThreads, 1 << 16));
+}
+
+// A float's bit pattern as int32 and back (device intrinsics, memcpy on the host).
+HERD_HD inline int32_t float_bits(float x) {
+#if defined(__CUDA_ARCH__)
+  return __float_as_int(x);
+#else
+  int32_t b;
+  std::memcpy(&b, &x, sizeof b);
+  return b;
+#endif
+}
+HERD_HD inline float bits_float(int32_t b) {
+#if defined(__CUDA_ARCH__)
+  return __int_as_float(b);
+#else
+  float x;
+  std::memcpy(&x, &b, sizeof x);
+  return x;
+#endif
 }
 
 // Launchers return a cudaError_t as int so that callers need no CUDA headers; 0 is success.

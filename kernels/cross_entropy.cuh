@@ -10,7 +10,6 @@
 
 #include <cmath>
 #include <cstdint>
-#include <cstring>
 
 #include "kernels/common.cuh"
 
@@ -41,25 +40,6 @@ HERD_HD inline RowMax<Acc> row_max_merge(RowMax<Acc> a, RowMax<Acc> b) {
 // Float bit patterns as int32: every x in [-inf, -87) lies in (kBitsMinus87, kBitsMinusInf].
 constexpr int32_t kBitsMinus87 = -1028784128;  // bits of -87.0f
 constexpr int32_t kBitsMinusInf = -8388608;    // bits of -inf
-
-HERD_HD inline int32_t float_bits(float x) {
-#if defined(__CUDA_ARCH__)
-  return __float_as_int(x);
-#else
-  int32_t b;
-  std::memcpy(&b, &x, sizeof b);
-  return b;
-#endif
-}
-HERD_HD inline float bits_float(int32_t b) {
-#if defined(__CUDA_ARCH__)
-  return __int_as_float(b);
-#else
-  float x;
-  std::memcpy(&x, &b, sizeof x);
-  return x;
-#endif
-}
 
 // exp(z - m) for z <= m, the softmax numerator. The host's float version is branch-free
 // arithmetic the compiler vectorizes (rows are 50k long; the clamp compares integers, which

@@ -21,7 +21,6 @@
 #pragma once
 
 #include <cstdint>
-#include <cstring>
 
 #include "kernels/common.cuh"
 #include "kernels/long_conv.cuh"
@@ -49,25 +48,13 @@ constexpr int64_t kMonarchMaxFft = 32768;  // N2 <= 16 kMonarchMaxStrip; L up to
 
 // float <-> bfloat16 bits, round to nearest even (as torch and __float2bfloat16_rn).
 HERD_HD inline uint16_t bf16_bits(float f) {
-#if defined(__CUDA_ARCH__)
-  uint32_t u = __float_as_uint(f);
-#else
-  uint32_t u;
-  std::memcpy(&u, &f, sizeof u);
-#endif
+  uint32_t u = static_cast<uint32_t>(float_bits(f));
   if ((u & 0x7fffffffu) > 0x7f800000u) return 0x7fc0;  // NaN
   u += 0x7fffu + ((u >> 16) & 1u);
   return static_cast<uint16_t>(u >> 16);
 }
 HERD_HD inline float bf16_value(uint16_t b) {
-  const uint32_t u = static_cast<uint32_t>(b) << 16;
-#if defined(__CUDA_ARCH__)
-  return __uint_as_float(u);
-#else
-  float f;
-  std::memcpy(&f, &u, sizeof f);
-  return f;
-#endif
+  return bits_float(static_cast<int32_t>(static_cast<uint32_t>(b) << 16));
 }
 
 // The DFT factors of one N (device or host pointers): bfloat16 bits, row-major.
