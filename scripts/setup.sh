@@ -4,7 +4,7 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 
-APT_PACKAGES=(build-essential cmake ninja-build ccache pkg-config python3-venv
+APT_PACKAGES=(build-essential cmake ninja-build ccache pkg-config python3-venv patchelf
   libyaml-cpp-dev libsentencepiece-dev sentencepiece libspdlog-dev libfmt-dev libcli11-dev
   libgtest-dev libzstd-dev libxxhash-dev zlib1g-dev libfftw3-dev libjpeg62-turbo-dev libpng-dev
   fortunes fortunes-min dataset-fashion-mnist dict-gcide)
@@ -43,14 +43,9 @@ if ! "$HERD_VENV/bin/python" -c "import yaml, matplotlib, tensorboard" 2>/dev/nu
   "$HERD_VENV/bin/pip" install -q --disable-pip-version-check --no-input "${PY_EXTRAS[@]}" </dev/null
 fi
 
-TORCH_PREFIX="$("$HERD_VENV/bin/python" -c 'import torch.utils; print(torch.utils.cmake_prefix_path)' 2>/dev/null)"
-mkdir -p "$CCACHE_DIR"
 if [ ! -f "$HERD_BUILD/build.ninja" ]; then
   echo "[setup] configuring $HERD_BUILD"
-  cmake -S "$HERD_ROOT" -B "$HERD_BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release \
-    -DCMAKE_PREFIX_PATH="$TORCH_PREFIX" -DCMAKE_CXX_COMPILER_LAUNCHER=ccache \
-    -DCMAKE_CUDA_COMPILER_LAUNCHER=ccache -DHERD_PYTHON="$HERD_VENV/bin/python" >"$HERD_CACHE/configure.log" 2>&1 ||
-    { tail -40 "$HERD_CACHE/configure.log" >&2; echo "[setup] error: cmake configure failed (log: $HERD_CACHE/configure.log)" >&2; exit 1; }
+  herd_configure "$HERD_BUILD" || exit 1
 fi
 # Ninja's per-file progress lines are noise here; errors and warnings still show.
 if ! cmake --build "$HERD_BUILD" ${HERD_TARGETS:+--target $HERD_TARGETS} -- -j"$(nproc)" 2>&1 |
