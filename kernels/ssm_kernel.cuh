@@ -1,5 +1,6 @@
 // Kernel of a diagonal SSM (H3/S4D) without the (H, N/2, L) Vandermonde matrix, per channel h:
-//   K[l] = 2 Re( sum_n Ct[n] z_n^l ),   z_n = exp(w_n),  w = log(dA) (complex, principal log)
+//   K[l] = 2 Re( sum_n Ct[n] z_n^l ),   z_n = exp(w_n)   (any complex w: H3's bilinear
+//   w = log(dA) with the principal log, S4D's zero-order hold w = dt A)
 // and its gradients for a real upstream g[l], in PyTorch's complex convention
 // (grad = dLoss/dRe + i dLoss/dIm; K is linear in Ct and holomorphic in w):
 //   gCt[n] = 2 sum_l g[l] conj(z_n^l),   gw[n] = 2 conj(Ct[n]) sum_l l g[l] conj(z_n^l).

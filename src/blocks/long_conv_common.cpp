@@ -9,4 +9,35 @@ void check_mixer_input(const char* block, const torch::Tensor& u, int64_t d_mode
              l_max, "] (max_seq_len), got ", u.size(1));
 }
 
+void require_causal(const MixerContext& ctx, const cfg::ConfigMap& opt, const char* block) {
+  if (!ctx.causal)
+    throw Error(str(opt.file(), " ", opt.path(), ": ", block,
+                    " is causal only; use mixer m2 for a bidirectional stack"));
+}
+
+void read_ssm_options(cfg::ConfigMap& opt, int64_t& d_state, double& dt_min, double& dt_max,
+                      std::optional<double>& ssm_lr) {
+  d_state = opt.get_int("d_state", d_state, 2);
+  if (d_state % 2 != 0)
+    opt.fail("d_state", str("expected an even integer (N/2 complex modes), got ", d_state));
+  dt_min = opt.get_double("dt_min", dt_min, 1e-12);
+  dt_max = opt.get_double("dt_max", dt_max, dt_min);
+  if (opt.has("ssm_lr")) ssm_lr = opt.get_double("ssm_lr", 0.0, 0.0, 10.0);
+}
+
+std::vector<ParamGroupTag> ssm_group_tags(const std::vector<std::string>& prefixes,
+                                          std::optional<double> ssm_lr) {
+  std::vector<ParamGroupTag> tags;
+  for (const auto& prefix : prefixes) {
+    ParamGroupTag t;
+    t.group = "ssm";
+    t.prefix = prefix;
+    t.lr = ssm_lr;
+    if (!ssm_lr) t.max_lr = 1e-3;
+    t.weight_decay = 0.0;
+    tags.push_back(t);
+  }
+  return tags;
+}
+
 }  // namespace herd

@@ -8,6 +8,7 @@ SequenceMixer make_hyena(const MixerContext&, cfg::ConfigMap&);
 SequenceMixer make_h3(const MixerContext&, cfg::ConfigMap&);
 SequenceMixer make_m2(const MixerContext&, cfg::ConfigMap&);
 SequenceMixer make_primer(const MixerContext&, cfg::ConfigMap&);
+SequenceMixer make_s4d(const MixerContext&, cfg::ConfigMap&);
 
 const std::vector<MixerEntry>& mixer_registry() {
   static const std::vector<MixerEntry> entries = {
@@ -16,6 +17,8 @@ const std::vector<MixerEntry>& mixer_registry() {
       {"h3", "H3: shift-SSM and diagonal-SSM long convolutions with gating (causal)", make_h3},
       {"m2", "Monarch Mixer sequence mixer (gated implicit long conv, causal or bidir)", make_m2},
       {"primer", "Primer multi-dconv-head attention (depthwise conv on q, k, v)", make_primer},
+      {"s4d", "S4D: diagonal-SSM long convolution (zero-order hold), GELU, output linear (causal)",
+       make_s4d},
   };
   return entries;
 }

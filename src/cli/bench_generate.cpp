@@ -15,7 +15,7 @@ namespace herd::cli {
 namespace {
 
 struct GenerateArgs {
-  std::vector<std::string> mixers{"attention", "primer", "hyena", "h3", "m2"};
+  std::vector<std::string> mixers{"attention", "primer", "hyena", "h3", "m2", "s4d"};
   std::vector<int64_t> contexts{1024, 4096};
   int64_t d_model = 256, n_layer = 2, tokens = 128, recompute_tokens = 8;
   int64_t distill = 0;  // > 0: also hyena/m2 with filters distilled into this many modes
@@ -111,7 +111,8 @@ void add_generate_bench(CLI::App* bench) {
   auto a = std::make_shared<GenerateArgs>();
   auto* cmd = bench->add_subcommand(
       "generate", "Generation tokens/s with the layer caches vs recomputing the context");
-  cmd->add_option("--mixers", a->mixers, "Mixers (attention,primer,hyena,h3,m2)")->delimiter(',');
+  cmd->add_option("--mixers", a->mixers, "Mixers (attention,primer,hyena,h3,m2,s4d)")
+      ->delimiter(',');
   cmd->add_option("--context", a->contexts, "Prompt lengths")->delimiter(',');
   cmd->add_option("--d-model", a->d_model, "Model width")->check(CLI::PositiveNumber);
   cmd->add_option("--n-layer", a->n_layer, "Layers")->check(CLI::PositiveNumber);

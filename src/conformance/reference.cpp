@@ -15,6 +15,7 @@ ReferenceModule reference_primer(const YAML::Node& config, const std::string& va
 ReferenceModule reference_m2_blockdiag_linear(const YAML::Node& config, const std::string& variant);
 ReferenceModule reference_m2_dimension_mixer(const YAML::Node& config, const std::string& variant);
 ReferenceModule reference_gpt(const YAML::Node& config, const std::string& variant);
+ReferenceModule reference_s4d(const YAML::Node& config, const std::string& variant);
 
 const std::vector<ReferenceEntry>& reference_registry() {
   static const std::vector<ReferenceEntry> entries = {
@@ -26,6 +27,7 @@ const std::vector<ReferenceEntry>& reference_registry() {
       {"m2_blockdiag_linear", reference_m2_blockdiag_linear},
       {"m2_dimension_mixer", reference_m2_dimension_mixer},
       {"gpt", reference_gpt},
+      {"s4d", reference_s4d},
   };
   return entries;
 }

@@ -12,7 +12,7 @@ ReferenceModule reference_h3(const YAML::Node& config, const std::string& varian
                    "layer_idx", "lr", "mode", "measure", "dt_min", "dt_max", "disc", "real_type",
                    "deterministic", "rank", "channels", "n_ssm"});
   auto str_or = [&](const char* key, const std::string& def) {
-    return config[key] && !config[key].IsNull() ? config[key].as<std::string>() : def;
+    return ref::get_string(config, block, key, def);
   };
   HERD_CHECK(str_or("mode", "diag") == "diag", block, " config: key \"mode\": expected \"diag\"");
   HERD_CHECK(str_or("disc", "bilinear") == "bilinear", block,
@@ -33,15 +33,7 @@ ReferenceModule reference_h3(const YAML::Node& config, const std::string& varian
   auto m = H3(o);
   auto rm =
       mirrored_reference(m.ptr(), [p = m.ptr()](const torch::Tensor& x) { return p->forward(x); });
-  // safari nests each SSKernel's parameters one level deeper (SSKernel.kernel.*).
-  std::map<std::string, std::string> names;
-  for (const auto& [ref_name, herd_name] : rm.name_map) {
-    std::string r = ref_name;
-    for (const std::string prefix : {"ssm_k_kernel.", "kernel."})
-      if (r.rfind(prefix, 0) == 0) r = prefix + "kernel." + r.substr(prefix.size());
-    names[r] = herd_name;
-  }
-  rm.name_map = names;
+  rm.name_map = ref::nest_kernel_names(rm.name_map, {"ssm_k_kernel.", "kernel."});
   return rm;
 }
 

@@ -56,6 +56,23 @@ bool get_bool(const YAML::Node& config, const std::string& block, const std::str
   return present(config, key) ? get_bool(config, block, key) : def;
 }
 
+std::string get_string(const YAML::Node& config, const std::string& block, const std::string& key,
+                       const std::string& def) {
+  return present(config, key) ? get_string(config, block, key) : def;
+}
+
+std::map<std::string, std::string> nest_kernel_names(
+    const std::map<std::string, std::string>& name_map, const std::vector<std::string>& kernels) {
+  std::map<std::string, std::string> out;
+  for (const auto& [ref_name, herd_name] : name_map) {
+    std::string r = ref_name;
+    for (const auto& prefix : kernels)
+      if (r.rfind(prefix, 0) == 0) r = prefix + "kernel." + r.substr(prefix.size());
+    out[r] = herd_name;
+  }
+  return out;
+}
+
 void check_keys(const YAML::Node& config, const std::string& block,
                 const std::vector<std::string>& known) {
   HERD_CHECK(config.IsMap(), block, " config: expected a JSON object");

@@ -26,6 +26,8 @@ int64_t get_int(const YAML::Node& config, const std::string& block, const std::s
 double get_double(const YAML::Node& config, const std::string& block, const std::string& key,
                   double def);
 bool get_bool(const YAML::Node& config, const std::string& block, const std::string& key, bool def);
+std::string get_string(const YAML::Node& config, const std::string& block, const std::string& key,
+                       const std::string& def);  // also `def` for JSON null (Python None)
 
 // Throws when config holds a key outside `known`: an option herd does not model must not be
 // silently ignored.
@@ -35,6 +37,12 @@ void check_keys(const YAML::Node& config, const std::string& block,
 // Throws "<block>: unknown variant \"v\" (expected a|b)" unless variant is in `known`.
 void check_variant(const std::string& block, const std::string& variant,
                    const std::vector<std::string>& known);
+
+// safari nests each SSM kernel's parameters one level deeper than herd (`kernel.kernel.C` for
+// herd's `kernel.C`): the reference names of `name_map` whose first component is one of
+// `kernels` (e.g. "kernel.") get that component once more.
+std::map<std::string, std::string> nest_kernel_names(
+    const std::map<std::string, std::string>& name_map, const std::vector<std::string>& kernels);
 
 // Every parameter of `module` under its own name (for modules that mirror the reference names).
 std::map<std::string, std::string> identity_map(const torch::nn::Module& module);

@@ -65,4 +65,34 @@ class DiagSSMKernelImpl : public torch::nn::Module {
 };
 TORCH_MODULE(DiagSSMKernel);
 
+// Im(A) of the S4D inits for N/2 modes n = 0..N/2-1 (float64, (N/2)):
+// "linear" (S4D-Lin) pi n; "inverse" (S4D-Inv) N/pi (N/(1+2n) - 1). Throws on other names.
+torch::Tensor s4d_imag_init(const std::string& scaling, int64_t N);
+
+// S4D's diagonal SSM (safari ssm/s4d.py S4DKernel + SSKernelDiag, channels 1), N/2 complex
+// modes with implicit conjugates, zero-order hold:
+//   dtA = A dt;  Ct = C (exp(dtA) - 1) / A
+//   K[h, l] = 2 Re( sum_n Ct[h,n] exp(l dtA[h,n]) )                 (ssm_vandermonde)
+// with A = -exp(log_w_real) + i w_imag shared by n_ssm copies (channel h uses row h % n_ssm,
+// safari's repeat '(v t) n') and dt = exp(log_dt). B is folded into C at init, as safari's.
+class S4DKernelImpl : public torch::nn::Module {
+ public:
+  // Init as safari's random_dplr: Re(A) = -1/2, Im(A) by `scaling` ("inverse" | "linear"),
+  // B ~ complex normal normalised by sqrt(2 sum |B/A|^2), C ~ complex normal times B,
+  // log_dt ~ U[log dt_min, log dt_max].
+  S4DKernelImpl(int64_t H, int64_t N, int64_t n_ssm, const std::string& scaling, double dt_min,
+                double dt_max);
+  torch::Tensor forward(int64_t L);  // (H, L)
+  // (Ct, dA = exp(dtA)), complex (H, N/2): the recurrent form for generation.
+  std::pair<torch::Tensor, torch::Tensor> discretized();
+  torch::Tensor C;           // (1, H, N/2, 2) (re, im)
+  torch::Tensor log_dt;      // (H)
+  torch::Tensor log_w_real;  // (n_ssm, N/2)
+  torch::Tensor w_imag;      // (n_ssm, N/2)
+
+ private:
+  std::pair<torch::Tensor, torch::Tensor> zoh();  // (Ct, dtA)
+};
+TORCH_MODULE(S4DKernel);
+
 }  // namespace herd::ops
