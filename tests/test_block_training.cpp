@@ -23,6 +23,7 @@ const std::map<std::string, std::string>& block_models() {
        "  positional: none\n  mlp: gelu_tanh\n  mlp_ratio: 2\n"
        "  mixer: {type: hyena, filter_order: 16, emb_dim: 5, w: 14}\n"},
       {"h3", "  positional: none\n  mlp: gelu_tanh\n  mixer: {type: h3, d_state: 16}\n"},
+      {"s4d", "  positional: none\n  mlp: gelu_tanh\n  mixer: {type: s4d, d_state: 16}\n"},
       {"m2",
        "  positional: none\n  mlp: m2_glu\n  mlp_nblocks: 4\n"
        "  mixer: {type: m2, filter_order: 16, emb_dim: 5}\n"},
@@ -74,7 +75,7 @@ TEST_P(BlockTraining, LossFallsOnRealText) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Mixers, BlockTraining,
-                         ::testing::Values("attention", "primer", "hyena", "h3", "m2"),
+                         ::testing::Values("attention", "primer", "hyena", "h3", "m2", "s4d"),
                          [](const ::testing::TestParamInfo<std::string>& info) {
                            return info.param;
                          });

@@ -52,10 +52,13 @@ const Case kCases[] = {
     {"h3", "{type: h3, d_state: 8}", ""},
     {"h3_head_dim2 (history fallback)", "{type: h3, d_state: 8, head_dim: 2}", ""},
     {"m2_causal", "{type: m2, filter_order: 8, emb_dim: 5, residual_long_conv: true}", ""},
+    {"s4d", "{type: s4d, d_state: 8, n_ssm: 2}", ""},
     {"hybrid h3+attention", "{type: h3, d_state: 8}",
      "  layers:\n    - {at: [1], mixer: {type: attention}}\n"},
     {"hybrid hyena+primer", "{type: hyena, filter_order: 8}",
      "  layers:\n    - {at: [0], mixer: {type: primer}}\n"},
+    {"hybrid s4d+attention", "{type: s4d, d_state: 8}",
+     "  layers:\n    - {at: [0], mixer: {type: attention}}\n"},
 };
 
 TEST(CachedGeneration, EveryMixerMatchesFullRecomputationFloat64) {

@@ -75,6 +75,32 @@ TEST(OptimizerGroups, H3SsmParametersAsSafariTagsThem) {
                    5e-3);
 }
 
+TEST(OptimizerGroups, S4DSsmParametersAsSafariTagsThem) {
+  auto cfg = parse(kModel + "  mixer: {type: s4d, d_state: 4}\noptimizer: {lr: 3.0e-3}\n");
+  auto model = build_model(cfg.model);
+  const auto groups = plan_param_groups(*model, cfg.optimizer);
+  const auto& ssm = group(groups, "ssm");
+  for (const char* p : {"kernel.log_dt", "kernel.log_w_real", "kernel.w_imag"})
+    EXPECT_TRUE(has(ssm, std::string("h.0.mixer.") + p)) << p;
+  EXPECT_EQ(ssm.names.size(), 6u);  // three per layer
+  EXPECT_DOUBLE_EQ(ssm.lr, 1e-3) << "min(1e-3, optimizer.lr) as safari's s4d.yaml";
+  EXPECT_DOUBLE_EQ(ssm.weight_decay, 0.0);
+  // C, the skip D and the output linear stay with the stack's defaults.
+  EXPECT_TRUE(has(group(groups, "decay"), "h.0.mixer.kernel.C"));
+  EXPECT_TRUE(has(group(groups, "decay"), "h.0.mixer.D"));
+  EXPECT_TRUE(has(group(groups, "no_decay"), "h.0.mixer.output_linear.bias"));
+
+  auto own = parse(kModel + "  mixer: {type: s4d, d_state: 4, ssm_lr: 5.0e-3}\n");
+  EXPECT_DOUBLE_EQ(group(plan_param_groups(*build_model(own.model), own.optimizer), "ssm").lr,
+                   5e-3);
+  // With H3 in the same stack and the same settings, one "ssm" group holds both.
+  auto hybrid = parse(kModel +
+                      "  mixer: {type: s4d, d_state: 4}\n"
+                      "  layers: [{at: [1], mixer: {type: h3, d_state: 4}}]\n");
+  const auto hg = plan_param_groups(*build_model(hybrid.model), hybrid.optimizer);
+  EXPECT_EQ(group(hg, "ssm").names.size(), 3u + 5u);
+}
+
 TEST(OptimizerGroups, HyenaFilterAndPositionalFeatures) {
   auto cfg = parse(kModel + "  mixer: {type: hyena, filter_order: 8, filter_lr: 6.0e-4}\n");
   auto model = build_model(cfg.model);
