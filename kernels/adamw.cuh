@@ -1,6 +1,7 @@
 // One AdamW step of one element, in the order of operations of torch::optim::AdamW::step
 // (ATen's add_(g, alpha) is a fused multiply-add; so are the two moment updates here):
-//   p = p * (1 - lr * wd)                                   decoupled decay, when wd != 0
+//   p = p * (1 - rate)                                      weight decay, when rate != 0
+//         rate = lr * wd (torch's AdamW) or lr / initial_lr * wd (composer's DecoupledAdamW)
 //   m = m * beta1 + (1 - beta1) * g
 //   v = v * beta2 + ((1 - beta2) * g) * g
 //   p = p + (-lr / bc1) * m / (sqrt(v) / sqrt(bc2) + eps)   bc_i = 1 - beta_i^step
@@ -16,22 +17,23 @@ namespace herd::kernels {
 
 template <typename T>
 struct AdamWScalars {
-  T decay;       // 1 - lr * weight_decay
-  bool decayed;  // weight_decay != 0
+  T decay;       // 1 - decay_rate
+  bool decayed;  // decay_rate != 0
   T beta1, one_minus_beta1, beta2, one_minus_beta2;
   T neg_step_size;  // -lr / bc1
   T sqrt_bc2;       // sqrt(bc2)
   T eps;
 };
 
-// The scalars of a parameter at `step` (counted from 1, after the increment).
+// The scalars of a parameter at `step` (counted from 1, after the increment); decay_rate is
+// what one step takes off the parameter's relative size (ops::adamw_decay_rate).
 template <typename T>
 inline AdamWScalars<T> adamw_scalars(double lr, double beta1, double beta2, double eps,
-                                     double weight_decay, int64_t step) {
+                                     double decay_rate, int64_t step) {
   const double bc1 = 1 - std::pow(beta1, static_cast<double>(step));
   const double bc2 = 1 - std::pow(beta2, static_cast<double>(step));
-  return {static_cast<T>(1 - lr * weight_decay),
-          weight_decay != 0,
+  return {static_cast<T>(1 - decay_rate),
+          decay_rate != 0,
           static_cast<T>(beta1),
           static_cast<T>(1 - beta1),
           static_cast<T>(beta2),

@@ -31,6 +31,12 @@ bool has(const ParamGroupPlan& g, const std::string& name) {
   return std::find(g.names.begin(), g.names.end(), name) != g.names.end();
 }
 
+// The groups of the model a config text builds.
+std::vector<ParamGroupPlan> groups_of(const std::string& yaml) {
+  auto cfg = parse(yaml);
+  return plan_param_groups(*build_model(cfg.model), cfg.optimizer);
+}
+
 std::vector<std::string> names_of(const std::vector<ParamGroupPlan>& groups) {
   std::vector<std::string> n;
   for (const auto& g : groups) n.push_back(g.name);
@@ -67,18 +73,15 @@ TEST(OptimizerGroups, H3SsmParametersAsSafariTagsThem) {
   EXPECT_TRUE(has(group(groups, "decay"), "h.0.mixer.kernel.C"));
   EXPECT_TRUE(has(group(groups, "no_decay"), "h.0.mixer.D"));
 
-  auto low = parse(kModel + "  mixer: {type: h3, d_state: 4}\noptimizer: {lr: 2.0e-4}\n");
-  EXPECT_DOUBLE_EQ(group(plan_param_groups(*build_model(low.model), low.optimizer), "ssm").lr,
-                   2e-4);
-  auto own = parse(kModel + "  mixer: {type: h3, d_state: 4, ssm_lr: 5.0e-3}\n");
-  EXPECT_DOUBLE_EQ(group(plan_param_groups(*build_model(own.model), own.optimizer), "ssm").lr,
-                   5e-3);
+  const auto low = groups_of(kModel + "  mixer: {type: h3, d_state: 4}\noptimizer: {lr: 2.0e-4}\n");
+  EXPECT_DOUBLE_EQ(group(low, "ssm").lr, 2e-4);
+  const auto own = groups_of(kModel + "  mixer: {type: h3, d_state: 4, ssm_lr: 5.0e-3}\n");
+  EXPECT_DOUBLE_EQ(group(own, "ssm").lr, 5e-3);
 }
 
 TEST(OptimizerGroups, S4DSsmParametersAsSafariTagsThem) {
-  auto cfg = parse(kModel + "  mixer: {type: s4d, d_state: 4}\noptimizer: {lr: 3.0e-3}\n");
-  auto model = build_model(cfg.model);
-  const auto groups = plan_param_groups(*model, cfg.optimizer);
+  const auto groups =
+      groups_of(kModel + "  mixer: {type: s4d, d_state: 4}\noptimizer: {lr: 3.0e-3}\n");
   const auto& ssm = group(groups, "ssm");
   for (const char* p : {"kernel.log_dt", "kernel.log_w_real", "kernel.w_imag"})
     EXPECT_TRUE(has(ssm, std::string("h.0.mixer.") + p)) << p;
@@ -90,15 +93,13 @@ TEST(OptimizerGroups, S4DSsmParametersAsSafariTagsThem) {
   EXPECT_TRUE(has(group(groups, "decay"), "h.0.mixer.D"));
   EXPECT_TRUE(has(group(groups, "no_decay"), "h.0.mixer.output_linear.bias"));
 
-  auto own = parse(kModel + "  mixer: {type: s4d, d_state: 4, ssm_lr: 5.0e-3}\n");
-  EXPECT_DOUBLE_EQ(group(plan_param_groups(*build_model(own.model), own.optimizer), "ssm").lr,
-                   5e-3);
+  const auto own = groups_of(kModel + "  mixer: {type: s4d, d_state: 4, ssm_lr: 5.0e-3}\n");
+  EXPECT_DOUBLE_EQ(group(own, "ssm").lr, 5e-3);
   // With H3 in the same stack and the same settings, one "ssm" group holds both.
-  auto hybrid = parse(kModel +
-                      "  mixer: {type: s4d, d_state: 4}\n"
-                      "  layers: [{at: [1], mixer: {type: h3, d_state: 4}}]\n");
-  const auto hg = plan_param_groups(*build_model(hybrid.model), hybrid.optimizer);
-  EXPECT_EQ(group(hg, "ssm").names.size(), 3u + 5u);
+  const auto hybrid = groups_of(kModel +
+                                "  mixer: {type: s4d, d_state: 4}\n"
+                                "  layers: [{at: [1], mixer: {type: h3, d_state: 4}}]\n");
+  EXPECT_EQ(group(hybrid, "ssm").names.size(), 3u + 5u);
 }
 
 TEST(OptimizerGroups, HyenaFilterAndPositionalFeatures) {
@@ -157,9 +158,16 @@ TEST(OptimizerGroups, ConfigOverridesAndLayersThatDiffer) {
   set_lr(*opt, groups, 0.5);
   for (size_t i = 0; i < groups.size(); ++i)
     EXPECT_DOUBLE_EQ(opt->param_groups()[i].options().get_lr(), groups[i].lr * 0.5);
-  EXPECT_NE(describe_param_groups(groups).find("pos_emb: lr 0.002, weight_decay 0.5, 2 tensors"),
+  const auto described = describe_param_groups(groups, cfg.optimizer);
+  EXPECT_NE(described.find("pos_emb: lr 0.002 (optimizer.groups.pos_emb.lr), weight_decay 0.5 "
+                           "(optimizer.groups.pos_emb.weight_decay), 2 tensors"),
             std::string::npos)
-      << describe_param_groups(groups);
+      << described;
+  EXPECT_NE(described.find("filter.2: lr 0.01 (mixer option filter_lr), weight_decay 0 (block "
+                           "default)"),
+            std::string::npos)
+      << described;
+  EXPECT_NE(described.find("filter: lr 0.001 (block default)"), std::string::npos) << described;
 }
 
 TEST(OptimizerGroups, UnknownGroupAndBadFormAreOneLineErrors) {

@@ -83,7 +83,7 @@ std::vector<ParamGroupTag> H3Impl::param_group_tags() const {
   std::vector<ParamGroupTag> tags;
   for (const char* name :
        {"ssm_k_kernel.B", "kernel.log_dt", "kernel.B", "kernel.inv_A_real", "kernel.A_imag"}) {
-    ParamGroupTag t{"ssm", name, options.ssm_lr, std::nullopt, 0.0};
+    ParamGroupTag t{"ssm", name, options.ssm_lr, std::nullopt, 0.0, options.ssm_lr ? "ssm_lr" : ""};
     if (!options.ssm_lr) t.max_lr = 1e-3;
     tags.push_back(t);
   }

@@ -58,9 +58,11 @@ torch::Tensor HyenaImpl::forward(const torch::Tensor& u) {
 }
 
 std::vector<ParamGroupTag> HyenaImpl::param_group_tags() const {
-  return {
-      {"filter", "filter_fn.implicit_filter.", options.filter_lr, std::nullopt, options.filter_wd},
-      {"pos_emb", "filter_fn.pos_emb.z", options.lr_pos_emb, std::nullopt, 0.0}};
+  const auto& set = options.set_options;
+  return {{"filter", "filter_fn.implicit_filter.", options.filter_lr, std::nullopt,
+           options.filter_wd, option_if_set(set, "filter_lr"), option_if_set(set, "filter_wd")},
+          {"pos_emb", "filter_fn.pos_emb.z", options.lr_pos_emb, std::nullopt, 0.0,
+           option_if_set(set, "lr_pos_emb"), ""}};
 }
 
 std::shared_ptr<MixerCache> HyenaImpl::allocate_cache(int64_t batch, int64_t max_len,
@@ -112,6 +114,8 @@ SequenceMixer make_hyena(const MixerContext& ctx, cfg::ConfigMap& opt) {
   o.filter_lr = opt.get_double("filter_lr", o.filter_lr, 0.0, 10.0);
   o.filter_wd = opt.get_double("filter_wd", o.filter_wd, 0.0, 10.0);
   o.lr_pos_emb = opt.get_double("lr_pos_emb", o.lr_pos_emb, 0.0, 10.0);
+  for (const char* k : {"filter_lr", "filter_wd", "lr_pos_emb"})
+    if (opt.has(k)) o.set_options.insert(k);
   if (!ctx.causal)
     throw Error(str(opt.file(), " ", opt.path(),
                     ": hyena is causal only; use mixer m2 for a bidirectional stack"));

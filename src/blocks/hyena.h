@@ -28,6 +28,7 @@ struct HyenaOptions {
   // Optimizer groups as safari's HyenaFilter registers them: "filter" (the implicit-filter MLP,
   // its Sin frequencies included) and "pos_emb" (the positional features z, no weight decay).
   double filter_lr = 1e-3, filter_wd = 0.0, lr_pos_emb = 1e-5;
+  std::set<std::string> set_options;  // which of the three the config set
 };
 
 // The short-conv tail and one input stream per recurrence step (filters generated once).

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -32,7 +33,15 @@ struct ParamGroupTag {
   std::optional<double> lr;      // unset: optimizer.lr
   std::optional<double> max_lr;  // the lr is at most this (H3: min(1e-3, optimizer.lr))
   double weight_decay = 0.0;
+  // The mixer options that set lr / weight_decay ("filter_lr"); "" where the block's default
+  // holds (herd config check says which).
+  std::string lr_from = "", wd_from = "";
 };
+
+// The name when the config set that option, else "" (for ParamGroupTag's lr_from / wd_from).
+inline std::string option_if_set(const std::set<std::string>& set_options, const char* name) {
+  return set_options.count(name) ? name : "";
+}
 
 // [B, L, D] -> [B, L, D]. L may be anything in [1, max_seq_len], odd lengths included.
 class SequenceMixerImpl : public torch::nn::Module {

@@ -96,10 +96,12 @@ torch::Tensor MonarchMixerImpl::step(const torch::Tensor& u, MixerCache& cache) 
 std::vector<ParamGroupTag> MonarchMixerImpl::param_group_tags() const {
   std::vector<ParamGroupTag> tags;
   for (const char* f : {"filter_fn.", "filter_fn2."}) {
+    const auto& set = options.set_options;
     tags.push_back({"filter", std::string(f) + "implicit_filter.", options.filter_lr, std::nullopt,
-                    options.filter_wd});
-    tags.push_back(
-        {"pos_emb", std::string(f) + "pos_emb.z", options.lr_pos_emb, std::nullopt, 0.0});
+                    options.filter_wd, option_if_set(set, "filter_lr"),
+                    option_if_set(set, "filter_wd")});
+    tags.push_back({"pos_emb", std::string(f) + "pos_emb.z", options.lr_pos_emb, std::nullopt,
+                    0.0, option_if_set(set, "lr_pos_emb"), ""});
   }
   return tags;
 }
@@ -125,6 +127,8 @@ SequenceMixer make_m2(const MixerContext& ctx, cfg::ConfigMap& opt) {
   o.filter_lr = opt.get_double("filter_lr", o.filter_lr, 0.0, 10.0);
   o.filter_wd = opt.get_double("filter_wd", o.filter_wd, 0.0, 10.0);
   o.lr_pos_emb = opt.get_double("lr_pos_emb", o.lr_pos_emb, 0.0, 10.0);
+  for (const char* k : {"filter_lr", "filter_wd", "lr_pos_emb"})
+    if (opt.has(k)) o.set_options.insert(k);
   return MonarchMixer(o).ptr();
 }
 

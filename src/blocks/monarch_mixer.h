@@ -31,6 +31,7 @@ struct MonarchMixerOptions {
   // pretraining yamls. m2 decays with composer's DecoupledAdamW (not scaled by lr), herd with
   // torch's AdamW (scaled by lr): equal numbers are not an equal decay.
   double filter_lr = 1e-3, filter_wd = 0.1, lr_pos_emb = 1e-5;
+  std::set<std::string> set_options;  // which of the three the config set
 };
 
 // Causal M2 generation: the short-conv tail and the two long convolutions' input streams.

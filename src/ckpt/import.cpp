@@ -7,6 +7,7 @@
 #include <set>
 
 #include "ckpt/checkpoint.h"
+#include "ckpt/import_recipe.h"
 #include "ckpt/torch_pickle.h"
 #include "config/node.h"
 #include "conformance/reference.h"
@@ -344,7 +345,12 @@ std::map<std::string, std::string> reference_names(RefSource source, const Model
     HERD_CHECK(spec.type == "hyena" || spec.type == "h3", "import: layer ", i, " mixer ", spec.type,
                " has no reference layout");
     YAML::Node a(YAML::NodeType::Map);
-    for (const auto& kv : o) a[kv.first.Scalar()] = kv.second;
+    for (const auto& kv : o) {
+      const std::string k = kv.first.Scalar();
+      // Optimizer settings do not change the weights' layout; the adapters do not take them.
+      if (k == "filter_lr" || k == "filter_wd" || k == "ssm_lr") continue;
+      a[k] = kv.second;
+    }
     a["d_model"] = cfg.d_model;
     a["l_max"] = cfg.max_seq_len;
     return adapter_names(spec.type, a, "");
@@ -439,6 +445,7 @@ ImportResult import_checkpoint(const ImportRequest& req) {
   const ReferenceCheckpoint ref = read_reference_checkpoint(req.source, req.checkpoint);
   YAML::Node root;
   std::string source_name;
+  std::vector<RecipeValue> recipe;
   if (!req.herd_config.empty()) {
     root = cfg::load_yaml_file(req.herd_config);
     source_name = req.herd_config;
@@ -453,6 +460,12 @@ ImportResult import_checkpoint(const ImportRequest& req) {
                ": the file holds no model hyper-parameters; pass --config (a herd YAML) or "
                "--reference-config (safari's model config / m2's config.json)");
     root = herd_config_from_reference(req.source, rc, source_name);
+    std::string where = source_name;
+    if (req.reference_config.empty() && req.source == RefSource::Safari)
+      where += " hyper_parameters";
+    else if (req.reference_config.empty() && req.source == RefSource::M2)
+      where = (fs::path(req.checkpoint).parent_path() / "config.json").string();
+    recipe = add_import_recipe(req.source, rc, root, where);
   }
   Config config = parse_config(root, source_name);
   auto model = build_model(config.model);
@@ -474,7 +487,7 @@ ImportResult import_checkpoint(const ImportRequest& req) {
   if (fs::exists(out)) fs::remove(out);
   fs::rename(written, out);
   fs::remove_all(staging);
-  return {out.string(), config};
+  return {out.string(), config, recipe};
 }
 
 }  // namespace herd::ckpt

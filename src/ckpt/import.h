@@ -18,6 +18,7 @@
 
 #include <map>
 #include <string>
+#include <vector>
 
 #include "config/config.h"
 
@@ -59,9 +60,17 @@ struct ImportRequest {
   std::string tokenizer;         // optional tokenizer.model copied into the checkpoint
 };
 
+// One value of the imported run's training recipe (ckpt/import_recipe.h).
+struct RecipeValue {
+  std::string key;    // "model.mixer.filter_lr", "optimizer.lr"
+  std::string value;  // as written into the config
+  std::string from;   // "model.ckpt hyper_parameters model.layer.lr", "paper config ..."
+};
+
 struct ImportResult {
   std::string checkpoint;  // == out
   Config config;
+  std::vector<RecipeValue> recipe;  // empty when a herd config was given (--config)
 };
 
 // Reads, builds, loads and writes a weights-only herd checkpoint at request.out (with its

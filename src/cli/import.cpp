@@ -59,6 +59,9 @@ void add_import(CLI::App& app) {
     std::cout << "wrote " << result.checkpoint << " (" << result.config.model.stack << ", "
               << result.config.model.n_layer << " layers, d_model " << result.config.model.d_model
               << ", vocab " << result.config.model.vocab_size << ")\n";
+    // The training recipe it carries (optimizer.sources in its config.yaml keeps the origins).
+    for (const auto& v : result.recipe)
+      std::cout << "recipe: " << v.key << " = " << v.value << "  (" << v.from << ")\n";
     if (args->check.empty()) return;
     bool ok = true;
     for (const auto& line :

@@ -167,7 +167,8 @@ void add_config(CLI::App& app) {
               << flops_per_token(cfg.model, *model, cfg.seq_len())
               << " (6 x matmul params + 12 x attn layers x T x D)\n"
               << std::defaultfloat
-              << describe_param_groups(plan_param_groups(*model, cfg.optimizer, cfg.source));
+              << describe_param_groups(plan_param_groups(*model, cfg.optimizer, cfg.source),
+                                           cfg.optimizer);
   });
   add_config_docs(*cmd);
 }

@@ -1,9 +1,11 @@
 #include "config/config.h"
 
+#include <algorithm>
 #include <map>
 
 #include "config/node.h"
 #include "config/schema.h"
+#include "data/synthetic/spec.h"
 
 namespace herd {
 namespace {
@@ -108,6 +110,60 @@ void parse_data(cfg::ConfigMap& m, cfg::ConfigMap& augment, DataConfig& c) {
     augment.fail("min_scale", "expected 0 < min_scale <= max_scale <= 1");
 }
 
+// passkey's `depth: 0.5` or `depth: [0, 0.5, 1]`.
+void parse_depths(cfg::ConfigMap& m, SyntheticConfig& s) {
+  if (!m.has("depth")) {
+    m.raw("depth");
+    return;
+  }
+  const YAML::Node node = m.raw("depth");
+  const char* form = "expected a number or a list of numbers in [0, 1], e.g. [0, 0.5, 1]";
+  s.depths.clear();
+  try {
+    if (node.IsScalar()) s.depths.push_back(node.as<double>());
+    if (node.IsSequence())
+      for (const auto& d : node) s.depths.push_back(d.as<double>());
+  } catch (const YAML::Exception&) {
+    m.fail("depth", form);
+  }
+  if (s.depths.empty()) m.fail("depth", form);
+}
+
+// data.synthetic: exclusive with files; checked per task (data/synthetic/spec.h); it sets the
+// rows' length (data.seq_len, and model.max_seq_len unless given) and the vocabulary (unless
+// given).
+void parse_synthetic(cfg::ConfigMap& data_map, cfg::ConfigMap& synth_map, cfg::ConfigMap& model,
+                     Config& c) {
+  namespace syn_spec = ::herd::data::synthetic;
+  auto& s = c.data.synthetic;
+  parse_depths(synth_map, s);
+  if (!s.enabled()) return;
+  if (!c.data.dir.empty())
+    data_map.fail("dir", "data.dir and data.synthetic are exclusive (use one of them)");
+  if (!c.data.mix.empty())
+    data_map.fail("mix", "data.mix and data.synthetic are exclusive (use one of them)");
+  if (auto p = syn_spec::check_spec(s)) synth_map.fail(p->key, p->message);
+  s.loss = syn_spec::effective_loss(s);
+  const int64_t rows = syn_spec::row_len(s);
+  if (data_map.has("seq_len") && c.data.seq_len != rows)
+    data_map.fail("seq_len", str("data.synthetic sets it (", s.task, " rows of ", rows,
+                                 " tokens); remove the key, got ", c.data.seq_len));
+  c.data.seq_len = rows;
+  if (!model.has("max_seq_len"))
+    c.model.max_seq_len = rows;
+  else if (c.model.max_seq_len < rows)
+    model.fail(
+        "max_seq_len",
+        str("shorter than the ", rows, "-token rows of data.synthetic (", s.task, ", seq_len ",
+            s.seq_len, "); remove the key or set at least ", rows, ", got ", c.model.max_seq_len));
+  if (c.model.vocab_size == 0)
+    c.model.vocab_size = s.vocab_size;
+  else if (c.model.vocab_size < s.vocab_size)
+    model.fail("vocab_size",
+               str("smaller than data.synthetic.vocab_size ", s.vocab_size,
+                   "; remove the key or set at least that, got ", c.model.vocab_size));
+}
+
 void parse_betas(cfg::ConfigMap& m, OptimizerConfig& c) {
   if (!m.has("betas")) {
     m.raw("betas");
@@ -149,6 +205,35 @@ void parse_groups(cfg::ConfigMap& m, OptimizerConfig& c) {
   groups.finish();
 }
 
+// `no_decay: [bias, norm]` (kinds of untagged parameters kept out of weight decay) and
+// `sources: {optimizer.lr: "...", ...}` (herd import's notes).
+void parse_decay_rule(cfg::ConfigMap& m, OptimizerConfig& c) {
+  static const std::vector<std::string> kinds{"vector", "bias", "norm", "embedding"};
+  if (m.has("no_decay")) {
+    const YAML::Node n = m.raw("no_decay");
+    const char* form = "expected a list of vector|bias|norm|embedding, e.g. [bias, norm]";
+    if (!n.IsSequence()) m.fail("no_decay", form);
+    c.no_decay.clear();
+    for (const auto& item : n) {
+      const std::string k = item.IsScalar() ? item.Scalar() : "";
+      if (std::find(kinds.begin(), kinds.end(), k) == kinds.end()) m.fail("no_decay", form);
+      c.no_decay.push_back(k);
+    }
+  } else {
+    m.raw("no_decay");
+  }
+  if (m.has("sources")) {
+    const YAML::Node n = m.raw("sources");
+    if (!n.IsMap()) m.fail("sources", "expected a mapping config key -> text");
+    for (const auto& kv : n) {
+      if (!kv.second.IsScalar()) m.fail("sources", "expected a mapping config key -> text");
+      c.sources[kv.first.Scalar()] = kv.second.Scalar();
+    }
+  } else {
+    m.raw("sources");
+  }
+}
+
 YAML::Node mixer_node(const MixerSpec& spec) {
   YAML::Node n(YAML::NodeType::Map);
   n["type"] = spec.type;
@@ -181,11 +266,23 @@ void dump_structured(const std::string& path, const Config& c, YAML::Node& secti
       item["weight"] = src.weight;
       section["mix"].push_back(item);
     }
+  if (path == "data.synthetic.depth") {
+    const auto& d = c.data.synthetic.depths;
+    if (d.size() == 1) section["depth"] = d.front();
+    for (size_t i = 0; d.size() > 1 && i < d.size(); ++i) section["depth"].push_back(d[i]);
+  }
   if (path == "optimizer.groups")
     for (const auto& [name, o] : c.optimizer.groups) {
       if (o.lr) section["groups"][name]["lr"] = *o.lr;
       if (o.weight_decay) section["groups"][name]["weight_decay"] = *o.weight_decay;
     }
+  if (path == "optimizer.no_decay") {
+    section["no_decay"] = YAML::Node(YAML::NodeType::Sequence);
+    for (const auto& k : c.optimizer.no_decay) section["no_decay"].push_back(k);
+    section["no_decay"].SetStyle(YAML::EmitterStyle::Flow);
+  }
+  if (path == "optimizer.sources" && !c.optimizer.sources.empty())
+    for (const auto& [key, text] : c.optimizer.sources) section["sources"][key] = text;
   if (path == "optimizer.betas") {
     section["betas"].push_back(c.optimizer.beta1);
     section["betas"].push_back(c.optimizer.beta2);
@@ -230,8 +327,10 @@ Config parse_config(YAML::Node root, const std::string& source) {
   for (const auto& k : cfg::config_keys()) cfg::read_key(maps.at(k.section), k, c);
   parse_model(maps.at("model"), c.model);
   parse_data(maps.at("data"), maps.at("data.augment"), c.data);
+  parse_synthetic(maps.at("data"), maps.at("data.synthetic"), maps.at("model"), c);
   parse_betas(maps.at("optimizer"), c.optimizer);
   parse_groups(maps.at("optimizer"), c.optimizer);
+  parse_decay_rule(maps.at("optimizer"), c.optimizer);
   if (c.task.type == "classify" && c.task.train_file.empty())
     maps.at("task").fail("train_file", "required for task.type classify (labelled jsonl)");
   if (c.train.micro_batch_size > 0 && c.train.batch_size % c.train.micro_batch_size != 0)

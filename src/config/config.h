@@ -90,6 +90,24 @@ struct DataSource {
   double weight = 1.0;  // > 0; only the ratios between sources matter
 };
 
+// A generated task instead of files (src/data/synthetic/, docs/synthetic.md): gpt stack only.
+// seq_len is the reference's input length; the rows the model sees follow from it per task.
+struct SyntheticConfig {
+  std::string task = "none";  // none | associative_recall | induction_head | mqar | passkey
+  int64_t vocab_size = 20;    // every token, special ones included
+  int64_t seq_len = 40;
+  int64_t train_examples = 5000;   // 0: fresh examples every step
+  int64_t test_examples = 500;     // the fixed held-out set, evaluated whole
+  std::string loss = "auto";       // auto | all (every position) | answer (answer positions only)
+  int64_t num_kv_pairs = 8;        // mqar
+  double power_a = 0.01;           // mqar: query gaps ~ power law with this exponent
+  bool random_non_queries = true;  // mqar: non-query filler tokens random instead of 0
+  int64_t key_len = 5;             // passkey: digits of the key
+  std::vector<double> depths = {0.5};  // passkey: where the key is stated (0 start, 1 end)
+
+  bool enabled() const { return task != "none"; }
+};
+
 struct DataConfig {
   std::string dir;        // output of `herd prepare text` (or `prepare images`)
   std::string tokenizer;  // optional; default: the one recorded in dir/manifest.yaml
@@ -97,6 +115,7 @@ struct DataConfig {
   AugmentConfig augment;  // images only
   // Instead of `dir`: several prepared datasets blended by weight (data/mixture.h).
   std::vector<DataSource> mix;
+  SyntheticConfig synthetic;  // instead of dir/mix: generated examples (gpt stack)
 };
 
 struct OptimizerConfig {
@@ -112,6 +131,13 @@ struct OptimizerConfig {
     std::optional<double> lr, weight_decay;
   };
   std::map<std::string, GroupOverride> groups;
+  // Untagged parameters kept out of weight decay, by kind: vector (any 1-D parameter), bias
+  // (a name ending in "bias"), norm (LayerNorm weights and biases), embedding. The default is
+  // herd's GPT recipe (matrices decay); safari's Pile runs and m2's create_param_groups: [].
+  std::vector<std::string> no_decay = {"vector", "embedding"};
+  // optimizer.sources: where `herd import` took each recipe value from (config key -> text);
+  // `herd config check` shows them beside the groups.
+  std::map<std::string, std::string> sources;
 };
 
 struct ScheduleConfig {
@@ -146,6 +172,9 @@ struct TrainConfig {
   std::string backend = "auto";  // auto (nccl on CUDA, gloo on CPU) | nccl | gloo
   double dist_timeout_s = 600;   // a rank that died or hung fails the others after this
   double bucket_cap_mb = 25;     // gradient all-reduce bucket size
+  // 0: every rank keeps all optimizer state; 1: AdamW's m, v sharded (ZeRO-1); 2: the
+  // averaged gradients too (ZeRO-2). See src/dist/zero.h.
+  int64_t zero = 0;
 };
 
 struct CheckpointConfig {

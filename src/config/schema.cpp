@@ -16,6 +16,11 @@ bool is_mlm(const Config& c) {
   return c.task.type == "mlm" || (c.task.type == "auto" && c.model.stack == "bert");
 }
 
+bool is_synthetic(const Config& c) {
+  return c.data.synthetic.enabled();
+}
+const char* const kSyntheticTasks = "a data.synthetic.task";
+
 std::vector<KeySpec> build_keys() {
   using K = KeySpec;
   const unsigned bert_vit = kBert | kVit;
@@ -121,8 +126,66 @@ std::vector<KeySpec> build_keys() {
           .applies([](const Config& c) { return c.model.stack == "vit"; }, "stack: vit", false),
       K("data.augment", "hflip", HERD_FIELD(data.augment.hflip), "random horizontal flips")
           .applies([](const Config& c) { return c.model.stack == "vit"; }, "stack: vit", false),
+      // data.synthetic (src/data/synthetic/, docs/synthetic.md)
+      K("data.synthetic", "task", HERD_FIELD(data.synthetic.task),
+        "a generated task instead of data.dir: safari's recall and induction, zoology's mqar, "
+        "passkey")
+          .one_of({"none", "associative_recall", "induction_head", "mqar", "passkey"})
+          .only(kGpt)
+          .applies(is_synthetic, "", false),
+      K("data.synthetic", "vocab_size", HERD_FIELD(data.synthetic.vocab_size),
+        "tokens in all, special ones included (safari: vocab_size - 2 ordinary tokens)")
+          .min(3)
+          .applies(is_synthetic, kSyntheticTasks, true),
+      K("data.synthetic", "seq_len", HERD_FIELD(data.synthetic.seq_len),
+        "the reference's input length; rows: recall 2*(seq_len/2)+2, induction seq_len+1, "
+        "mqar and passkey seq_len")
+          .min(1)
+          .applies(is_synthetic, kSyntheticTasks, true),
+      K("data.synthetic", "train_examples", HERD_FIELD(data.synthetic.train_examples),
+        "a fixed training set repeated over epochs; 0: fresh examples every step")
+          .min(0)
+          .applies(is_synthetic, kSyntheticTasks, true),
+      K("data.synthetic", "test_examples", HERD_FIELD(data.synthetic.test_examples),
+        "the fixed held-out set, evaluated whole every train.eval_every steps")
+          .min(1)
+          .applies(is_synthetic, kSyntheticTasks, true),
+      K("data.synthetic", "loss", HERD_FIELD(data.synthetic.loss),
+        "where the loss looks: every position, or the answers only; auto: all for recall and "
+        "induction (safari), answer for mqar and passkey")
+          .one_of({"auto", "all", "answer"})
+          .applies(is_synthetic, kSyntheticTasks, true),
+      K("data.synthetic", "num_kv_pairs", HERD_FIELD(data.synthetic.num_kv_pairs),
+        "mqar: key-value pairs (and queries) per example; 4 * pairs <= seq_len")
+          .min(1)
+          .applies([](const Config& c) { return c.data.synthetic.task == "mqar"; },
+                   "data.synthetic.task: mqar", true),
+      K("data.synthetic", "power_a", HERD_FIELD(data.synthetic.power_a),
+        "mqar: the query gaps' power law p(g) ~ a * g^(a-1) (1: uniform)")
+          .min(0, true)
+          .max(1)
+          .applies([](const Config& c) { return c.data.synthetic.task == "mqar"; },
+                   "data.synthetic.task: mqar", true),
+      K("data.synthetic", "random_non_queries", HERD_FIELD(data.synthetic.random_non_queries),
+        "mqar: the slots between queries hold random tokens instead of 0")
+          .applies([](const Config& c) { return c.data.synthetic.task == "mqar"; },
+                   "data.synthetic.task: mqar", true),
+      K("data.synthetic", "key_len", HERD_FIELD(data.synthetic.key_len),
+        "passkey: digits of the key (accuracy: all of them recalled)")
+          .min(1)
+          .max(1000)
+          .applies([](const Config& c) { return c.data.synthetic.task == "passkey"; },
+                   "data.synthetic.task: passkey", true),
+      K("data.synthetic", "depth", {},
+        "passkey: where the key is stated in the filler (0 start, 1 end); a list: examples cycle "
+        "through it and eval reports accuracy_depth_D for each")
+          .form("number or list of numbers in [0, 1]", "0.5")
+          .applies([](const Config& c) { return c.data.synthetic.task == "passkey"; },
+                   "data.synthetic.task: passkey", true),
       // optimizer
-      K("optimizer", "name", HERD_FIELD(optimizer.name), "the optimizer").one_of({"adamw"}),
+      K("optimizer", "name", HERD_FIELD(optimizer.name),
+        "adamw: p *= 1 - lr*wd (torch); decoupled_adamw: p *= 1 - lr/peak_lr*wd (composer, m2)")
+          .one_of({"adamw", "decoupled_adamw"}),
       K("optimizer", "lr", HERD_FIELD(optimizer.lr), "peak learning rate").min(0).max(10),
       K("optimizer", "betas", {}, "AdamW's beta1, beta2, each in [0, 1)")
           .form("list of two numbers", "[0.9, 0.95]"),
@@ -131,9 +194,14 @@ std::vector<KeySpec> build_keys() {
           .form("mapping name -> {lr, weight_decay}", "{}"),
       K("optimizer", "eps", HERD_FIELD(optimizer.eps), "AdamW epsilon").min(0).max(1),
       K("optimizer", "weight_decay", HERD_FIELD(optimizer.weight_decay),
-        "decoupled weight decay (matrices only)")
+        "weight decay of the untagged parameters that decay (see no_decay)")
           .min(0)
           .max(10),
+      K("optimizer", "no_decay", {},
+        "untagged parameters without weight decay, by kind: vector (1-D), bias, norm, embedding")
+          .form("list of vector|bias|norm|embedding", "[vector, embedding]"),
+      K("optimizer", "sources", {}, "written by herd import: where each recipe value came from")
+          .form("mapping key -> text", "{}"),
       // schedule
       K("schedule", "warmup_steps", HERD_FIELD(schedule.warmup_steps), "linear warmup steps")
           .min(0),
@@ -191,6 +259,10 @@ std::vector<KeySpec> build_keys() {
         "gradient all-reduce bucket size")
           .min(1e-6)
           .max(1e6),
+      K("train", "zero", HERD_FIELD(train.zero),
+        "optimizer sharding over ranks: 0 off, 1 AdamW state (ZeRO-1), 2 also gradients (ZeRO-2)")
+          .min(0)
+          .max(2),
       // checkpoint, logging
       K("checkpoint", "every", HERD_FIELD(checkpoint.every), "steps between checkpoints; 0: end")
           .min(0),

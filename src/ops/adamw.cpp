@@ -20,7 +20,7 @@ void update_reference(const AdamWParam& a) {
   const auto& o = *a.options;
   auto& st = *a.state;
   // torch::optim::AdamW::step's ops, in its order (amsgrad included).
-  if (o.weight_decay() != 0) p.mul_(1 - o.lr() * o.weight_decay());
+  if (o.weight_decay() != 0) p.mul_(1 - adamw_decay_rate(a));
   st.step(st.step() + 1);
   const double beta1 = std::get<0>(o.betas()), beta2 = std::get<1>(o.betas());
   const double bc1 = 1 - std::pow(beta1, static_cast<double>(st.step()));
@@ -43,6 +43,13 @@ bool same_layout(const torch::Tensor& a, const torch::Tensor& p) {
 }
 
 }  // namespace
+
+double adamw_decay_rate(const AdamWParam& a) {
+  const auto& o = *a.options;
+  if (a.rule == WeightDecayRule::lr_scaled) return o.lr() * o.weight_decay();
+  const double factor = a.initial_lr != 0 ? o.lr() / a.initial_lr : 1.0;
+  return factor * o.weight_decay();
+}
 
 Support adamw_supports(const OpTarget& t) {
   return device_supports(t, {torch::kFloat, torch::kDouble});
@@ -84,6 +91,25 @@ void adamw_step_fused(const std::vector<AdamWParam>& params) {
 #endif
 }
 
+void adamw_step(const std::vector<AdamWParam>& params) {
+  std::vector<AdamWParam> fused, reference;
+  for (const auto& a : params) {
+    OpTarget t;
+    t.device = a.param.device().type();
+    t.dtype = a.param.scalar_type();
+    (choose_path("adamw", t, adamw_supports(a)) == KernelPath::reference ? reference : fused)
+        .push_back(a);
+  }
+  if (!fused.empty()) adamw_step_fused(fused);
+  if (!reference.empty()) adamw_step_reference(reference);
+}
+
+FusedAdamW::FusedAdamW(std::vector<torch::optim::OptimizerParamGroup> groups,
+                       torch::optim::AdamWOptions defaults, WeightDecayRule rule)
+    : torch::optim::AdamW(std::move(groups), std::move(defaults)), rule_(rule) {
+  for (auto& group : param_groups_) initial_lr_.push_back(group.options().get_lr());
+}
+
 torch::Tensor FusedAdamW::step(LossClosure closure) {
   torch::NoGradGuard no_grad;
   torch::Tensor loss;
@@ -91,9 +117,11 @@ torch::Tensor FusedAdamW::step(LossClosure closure) {
     at::AutoGradMode enable_grad(true);
     loss = closure();
   }
-  std::vector<AdamWParam> fused, reference;
-  for (auto& group : param_groups_) {
+  std::vector<AdamWParam> params;
+  for (size_t g = 0; g < param_groups_.size(); ++g) {
+    auto& group = param_groups_[g];
     auto& options = static_cast<AdamWOptions&>(group.options());
+    if (initial_lr_.size() <= g) initial_lr_.push_back(options.lr());
     for (auto& p : group.params()) {
       if (!p.grad().defined()) continue;
       HERD_CHECK(!p.grad().is_sparse(), "AdamW does not support sparse gradients");
@@ -107,16 +135,12 @@ torch::Tensor FusedAdamW::step(LossClosure closure) {
           st->max_exp_avg_sq(torch::zeros_like(p, torch::MemoryFormat::Preserve));
         it = state_.emplace(p.unsafeGetTensorImpl(), std::move(st)).first;
       }
-      AdamWParam a{p, p.grad(), static_cast<AdamWParamState*>(it->second.get()), &options};
-      OpTarget t;
-      t.device = p.device().type();
-      t.dtype = p.scalar_type();
-      (choose_path("adamw", t, adamw_supports(a)) == KernelPath::reference ? reference : fused)
-          .push_back(std::move(a));
+      AdamWParam a{p,        p.grad(), static_cast<AdamWParamState*>(it->second.get()),
+                   &options, rule_,    initial_lr_[g]};
+      params.push_back(std::move(a));
     }
   }
-  if (!fused.empty()) adamw_step_fused(fused);
-  if (!reference.empty()) adamw_step_reference(reference);
+  adamw_step(params);
   return loss;
 }
 

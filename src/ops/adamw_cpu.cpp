@@ -135,7 +135,7 @@ void step_dtype(const std::vector<const AdamWParam*>& params) {
         {a->param.data_ptr<T>(), st.exp_avg().data_ptr<T>(), st.exp_avg_sq().data_ptr<T>(),
          a->grad.data_ptr<T>(),
          kernels::adamw_scalars<T>(o.lr(), std::get<0>(o.betas()), std::get<1>(o.betas()), o.eps(),
-                                   o.weight_decay(), st.step())});
+                                   adamw_decay_rate(*a), st.step())});
     sizes.push_back(a->param.numel());
   }
   run(jobs, sizes);

@@ -18,7 +18,7 @@ void step_one(const AdamWParam& a) {
   auto& st = *a.state;
   st.step(st.step() + 1);
   const auto s = kernels::adamw_scalars<T>(o.lr(), std::get<0>(o.betas()), std::get<1>(o.betas()),
-                                           o.eps(), o.weight_decay(), st.step());
+                                           o.eps(), adamw_decay_rate(a), st.step());
   const int err = kernels::adamw_step_cuda<T>(
       a.param.data_ptr<T>(), a.grad.data_ptr<T>(), st.exp_avg().data_ptr<T>(),
       st.exp_avg_sq().data_ptr<T>(), a.param.numel(), s,

@@ -9,14 +9,35 @@
 
 namespace herd {
 
-bool decays(const std::string& name, const torch::Tensor& param) {
-  auto ends_with = [&](const std::string& suffix) {
-    return name.size() >= suffix.size() &&
-           name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
+std::map<std::string, bool> decay_rule(torch::nn::Module& model,
+                                       const std::vector<std::string>& no_decay) {
+  auto excluded = [&](const char* kind) {
+    return std::find(no_decay.begin(), no_decay.end(), kind) != no_decay.end();
   };
-  const bool embedding =
-      name.rfind("wte.", 0) == 0 || name.rfind("wpe.", 0) == 0 || ends_with("pos_emb.z");
-  return param.dim() >= 2 && !embedding;
+  std::map<std::string, bool> decays;
+  for (const auto& kv : model.named_parameters()) decays[kv.key()] = true;
+  // Kinds by module type, as safari's add_optimizer_hooks (nn.Embedding, nn.LayerNorm).
+  for (const auto& m : model.named_modules()) {
+    const auto* mod = m.value().get();
+    const bool norm = dynamic_cast<const torch::nn::LayerNormImpl*>(mod) != nullptr;
+    const bool embedding = dynamic_cast<const torch::nn::EmbeddingImpl*>(mod) != nullptr;
+    if ((norm && excluded("norm")) || (embedding && excluded("embedding")))
+      for (const auto& p : mod->named_parameters(false))
+        decays[m.key().empty() ? p.key() : m.key() + "." + p.key()] = false;
+  }
+  auto ends_with = [](const std::string& s, const std::string& suffix) {
+    return s.size() >= suffix.size() &&
+           s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+  };
+  for (const auto& kv : model.named_parameters()) {
+    // Embedding tables that are not nn::Embedding modules (ViT's positions, the filters' z).
+    const bool table = kv.key().rfind("wte.", 0) == 0 || kv.key().rfind("wpe.", 0) == 0 ||
+                       ends_with(kv.key(), "pos_emb.z");
+    if (excluded("embedding") && table) decays[kv.key()] = false;
+    if (excluded("vector") && kv.value().dim() < 2) decays[kv.key()] = false;
+    if (excluded("bias") && ends_with(kv.key(), "bias")) decays[kv.key()] = false;
+  }
+  return decays;
 }
 
 namespace {
@@ -38,22 +59,43 @@ std::vector<FullTag> collect_tags(torch::nn::Module& model) {
   return tags;
 }
 
+// A tagged parameter's group before optimizer.groups: the block's lr (capped) and weight
+// decay, each with where it came from.
+ParamGroupPlan tagged_group(const ParamGroupTag& t, double optimizer_lr) {
+  ParamGroupPlan g;
+  g.lr = t.lr.value_or(optimizer_lr);
+  g.lr_from = !t.lr                ? "optimizer.lr"
+              : !t.lr_from.empty() ? "mixer option " + t.lr_from
+                                   : "block default";
+  if (t.max_lr && *t.max_lr < g.lr) {
+    g.lr = *t.max_lr;
+    g.lr_from = str("block default: at most ", *t.max_lr);
+  }
+  g.weight_decay = t.weight_decay;
+  g.wd_from = !t.wd_from.empty() ? "mixer option " + t.wd_from : "block default";
+  return g;
+}
+
 }  // namespace
 
 std::vector<ParamGroupPlan> plan_param_groups(torch::nn::Module& model, const OptimizerConfig& cfg,
                                               const std::string& source) {
   const auto tags = collect_tags(model);
-  std::vector<ParamGroupPlan> groups{{"decay", cfg.lr, cfg.weight_decay, {}, {}, 0},
-                                     {"no_decay", cfg.lr, 0.0, {}, {}, 0}};
+  const auto decays = decay_rule(model, cfg.no_decay);
+  std::vector<ParamGroupPlan> groups{
+      {"decay", cfg.lr, cfg.weight_decay, {}, {}, 0, "optimizer.lr", "optimizer.weight_decay"},
+      {"no_decay", cfg.lr, 0.0, {}, {}, 0, "optimizer.lr", "optimizer.no_decay"}};
   std::vector<std::string> declared{"decay", "no_decay"};  // names before any ".2" suffix
-  auto apply_override = [&](const std::string& name, double& lr, double& wd) {
+  auto apply_override = [&](const std::string& name, ParamGroupPlan& g) {
     auto it = cfg.groups.find(name);
     if (it == cfg.groups.end()) return;
-    if (it->second.lr) lr = *it->second.lr;
-    if (it->second.weight_decay) wd = *it->second.weight_decay;
+    const std::string key = "optimizer.groups." + name;
+    if (it->second.lr) g.lr = *it->second.lr, g.lr_from = key + ".lr";
+    if (it->second.weight_decay)
+      g.weight_decay = *it->second.weight_decay, g.wd_from = key + ".weight_decay";
   };
-  apply_override("decay", groups[0].lr, groups[0].weight_decay);
-  apply_override("no_decay", groups[1].lr, groups[1].weight_decay);
+  apply_override("decay", groups[0]);
+  apply_override("no_decay", groups[1]);
   for (const auto& kv : model.named_parameters()) {
     if (!kv.value().requires_grad()) continue;
     const std::string& name = kv.key();
@@ -65,12 +107,11 @@ std::vector<ParamGroupPlan> plan_param_groups(torch::nn::Module& model, const Op
       }
     ParamGroupPlan* group = nullptr;
     if (!tag) {
-      group = &groups[decays(name, kv.value()) ? 0 : 1];
+      group = &groups[decays.at(name) ? 0 : 1];
     } else {
-      double lr = tag->tag.lr.value_or(cfg.lr);
-      if (tag->tag.max_lr) lr = std::min(lr, *tag->tag.max_lr);
-      double wd = tag->tag.weight_decay;
-      apply_override(tag->tag.group, lr, wd);
+      ParamGroupPlan planned = tagged_group(tag->tag, cfg.lr);
+      apply_override(tag->tag.group, planned);
+      const double lr = planned.lr, wd = planned.weight_decay;
       if (std::find(declared.begin(), declared.end(), tag->tag.group) == declared.end())
         declared.push_back(tag->tag.group);
       // One group per (name, lr, weight decay): layers configured differently stay apart.
@@ -83,7 +124,8 @@ std::vector<ParamGroupPlan> plan_param_groups(torch::nn::Module& model, const Op
       if (!group) {
         const auto label =
             same_name == 0 ? tag->tag.group : tag->tag.group + "." + std::to_string(same_name + 1);
-        groups.push_back({label, lr, wd, {}, {}, 0});
+        planned.name = label;
+        groups.push_back(planned);
         group = &groups.back();
       }
     }
@@ -114,7 +156,10 @@ std::unique_ptr<torch::optim::AdamW> make_optimizer(const std::vector<ParamGroup
                                                                    .eps(cfg.eps)
                                                                    .weight_decay(g.weight_decay)));
   // The fused step (ops/adamw.h): torch's AdamW update and state, one pass per step.
-  return std::make_unique<ops::FusedAdamW>(groups, torch::optim::AdamWOptions(cfg.lr));
+  const auto rule = cfg.name == "decoupled_adamw" ? ops::WeightDecayRule::decoupled
+                                                  : ops::WeightDecayRule::lr_scaled;
+  return std::make_unique<ops::FusedAdamW>(std::move(groups), torch::optim::AdamWOptions(cfg.lr),
+                                           rule);
 }
 
 std::unique_ptr<torch::optim::AdamW> make_optimizer(torch::nn::Module& model,
@@ -131,12 +176,21 @@ void set_lr(torch::optim::Optimizer& optimizer, const std::vector<ParamGroupPlan
     param_groups[i].options().set_lr(groups[i].lr * factor);
 }
 
-std::string describe_param_groups(const std::vector<ParamGroupPlan>& groups) {
+std::string describe_param_groups(const std::vector<ParamGroupPlan>& groups,
+                                  const OptimizerConfig& cfg) {
+  // A value's origin, and where herd import took it from when the config records that.
+  auto origin = [&](const std::string& from) {
+    std::string key = from;
+    if (key.rfind("mixer option ", 0) == 0) key = "model.mixer." + key.substr(13);
+    auto it = cfg.sources.find(key);
+    return it == cfg.sources.end() ? from : from + "; import: " + it->second;
+  };
   std::ostringstream out;
-  out << "# optimizer groups (peak lr, weight decay, tensors, parameters):\n";
+  out << "# optimizer: " << cfg.name << " (peak lr, weight decay, tensors, parameters):\n";
   for (const auto& g : groups)
-    out << "#   " << g.name << ": lr " << g.lr << ", weight_decay " << g.weight_decay << ", "
-        << g.params.size() << " tensors, " << g.numel << "\n";
+    out << "#   " << g.name << ": lr " << g.lr << " (" << origin(g.lr_from) << "), weight_decay "
+        << g.weight_decay << " (" << origin(g.wd_from) << "), " << g.params.size() << " tensors, "
+        << g.numel << "\n";
   return out.str();
 }
 
