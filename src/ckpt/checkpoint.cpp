@@ -289,12 +289,25 @@ void load_optimizer(const Checkpoint& ck, torch::optim::Optimizer& optimizer) {
              ": missing (checkpoint was saved without optimizer state)");
   torch::serialize::InputArchive archive;
   try {
-    archive.load_from(file);
+    // Read on the CPU: a sharded optimizer (train.zero) keeps only its slices on the device.
+    archive.load_from(file, torch::Device(torch::kCPU));
     optimizer.load(archive);
   } catch (const c10::Error& e) {
     throw Error(
         str(file, ": cannot read optimizer state (corrupt, or a different parameter layout)"));
   }
+  // Whatever state the optimizer kept in full goes to its parameter's device.
+  torch::NoGradGuard no_grad;
+  for (auto& group : optimizer.param_groups())
+    for (auto& p : group.params()) {
+      auto it = optimizer.state().find(p.unsafeGetTensorImpl());
+      if (it == optimizer.state().end()) continue;
+      auto* st = dynamic_cast<torch::optim::AdamWParamState*>(it->second.get());
+      if (!st || st->exp_avg().device() == p.device()) continue;
+      st->exp_avg(st->exp_avg().to(p.device()));
+      st->exp_avg_sq(st->exp_avg_sq().to(p.device()));
+      if (st->max_exp_avg_sq().defined()) st->max_exp_avg_sq(st->max_exp_avg_sq().to(p.device()));
+    }
 }
 
 void load_rng(const Checkpoint& ck) {

@@ -7,6 +7,8 @@
 
 #include "cli/bench_cmds.h"
 #include "cli/commands.h"
+#include "core/error.h"
+#include "dist/launcher.h"
 
 namespace herd::cli {
 namespace {
@@ -89,11 +91,23 @@ void add_train_bench(CLI::App* bench) {
                   "most self time");
   cmd->add_option("--profile-steps", a->profile_steps, "Steps of the profiled run")
       ->check(CLI::PositiveNumber);
+  cmd->add_option("--nproc-per-node", a->nproc,
+                  "Run data-parallel on this many ranks (rank 0 reports; memory per rank)")
+      ->check(CLI::PositiveNumber);
   cmd->footer(
       "Example:\n  herd bench train configs/quickstart.yaml --steps 20\n"
       "  herd bench train configs/gpt-125m.yaml --set data.dir=runs/data/fortunes "
-      "--set train.batch_size=4 --set data.seq_len=512 --steps 5");
-  cmd->callback([a] { bench::run_train_bench(*a); });
+      "--set train.batch_size=4 --set data.seq_len=512 --steps 5\n"
+      "  herd bench train configs/gpt-125m.yaml --nproc-per-node 2 --set train.zero=1");
+  cmd->callback([a] {
+    if (a->nproc > 0) {
+      HERD_CHECK(a->profile_dir.empty(),
+                 "--profile with --nproc-per-node: profile on one rank (drop --nproc-per-node)");
+      dist::launch_this_command(a->nproc);
+      return;
+    }
+    bench::run_train_bench(*a);
+  });
 }
 
 }  // namespace

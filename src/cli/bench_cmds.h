@@ -20,6 +20,7 @@ struct TrainArgs {
   std::string config, json, run_dir, profile_dir;
   std::vector<std::string> overrides;
   int64_t steps = 10, warmup_steps = 2, profile_steps = 3;
+  int nproc = 0;  // > 0: data-parallel ranks on this machine (rank 0 reports)
 };
 void run_train_bench(const TrainArgs& a);
 

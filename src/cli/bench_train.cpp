@@ -13,6 +13,7 @@
 #include "cli/bench_profile.h"
 #include "core/error.h"
 #include "core/mem_stats.h"
+#include "dist/env.h"
 #include "train/runtime.h"
 #include "train/trainer.h"
 
@@ -56,12 +57,13 @@ void run_train_bench(const TrainArgs& a) {
   const Runtime rt = Runtime::from(cfg.train);
   if (cfg.train.threads > 0) torch::set_num_threads(static_cast<int>(cfg.train.threads));
   if (rt.device.is_cpu()) mem::track_cpu();
-  print_machine(std::cout);
+  const bool main_rank = dist::detect_env().rank == 0;  // [dist] --nproc-per-node: rank 0 reports
+  if (main_rank) print_machine(std::cout);
 
   // The peak the ratio is taken against, measured now, on this device, in the compute dtype.
   // Measured before and after the steps; the higher counts (a busy machine only lowers it).
   const auto peak_dtype = rt.autocast_dtype ? *rt.autocast_dtype : rt.param_dtype;
-  const double peak_before = gemm_peak_flops(rt.device, peak_dtype);
+  const double peak_before = main_rank ? gemm_peak_flops(rt.device, peak_dtype) : 0;
 
   TempRunDir tmp;
   RunOptions o;
@@ -70,6 +72,7 @@ void run_train_bench(const TrainArgs& a) {
   o.bench = true;
   if (rt.device.is_cuda()) mem::reset_peak(rt.device);
   const TrainResult r = train(cfg, o);
+  if (!main_rank) return;
   HERD_CHECK(static_cast<int64_t>(r.step_seconds.size()) == a.steps + a.warmup_steps,
              "bench train: ran ", r.step_seconds.size(), " steps, expected ",
              a.steps + a.warmup_steps);
@@ -101,9 +104,19 @@ void run_train_bench(const TrainArgs& a) {
       unit == "tokens" ? "token" : "image", flops_s / 1e9, 100.0 * flops_s / peak,
       c10::toString(peak_dtype), peak_rss_mb, peak_tensor_mb, rt.device.str().c_str(),
       r.losses.front(), r.losses.back());
+  const size_t ranks = r.rank_peak_tensor_bytes.size();
+  auto mib = [](int64_t bytes) { return static_cast<double>(bytes) / (1 << 20); };
+  for (size_t k = 0; ranks > 1 && k < ranks; ++k)
+    std::printf("rank %zu   peak tensor memory %.0f MiB; peak RSS %.0f MiB\n", k,
+                mib(r.rank_peak_tensor_bytes[k]), mib(r.rank_peak_rss_bytes[k]));
   if (!a.json.empty()) {
-    write_json_list(a.json, {JsonObject()
-                                 .text("config", a.config)
+    JsonObject per_rank;
+    per_rank.integer("ranks", static_cast<int64_t>(std::max<size_t>(ranks, 1)))
+        .integer("zero", cfg.train.zero);
+    for (size_t k = 0; k < ranks; ++k)
+      per_rank.num(str("rank", k, "_peak_tensor_mb"), mib(r.rank_peak_tensor_bytes[k]))
+          .num(str("rank", k, "_peak_rss_mb"), mib(r.rank_peak_rss_bytes[k]));
+    write_json_list(a.json, {per_rank.text("config", a.config)
                                  .text("device", rt.device.is_cuda() ? "cuda" : "cpu")
                                  .text("precision", cfg.train.precision)
                                  .integer("steps", a.steps)

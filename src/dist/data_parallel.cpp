@@ -14,7 +14,9 @@ torch::Device requested_device(const TrainConfig& t) {
 }  // namespace
 
 DataParallel::DataParallel(const Config& cfg, const DistEnv& env)
-    : bucket_cap_mb_(cfg.train.bucket_cap_mb), check_first_step_(cfg.logging.level == "debug") {
+    : bucket_cap_mb_(cfg.train.bucket_cap_mb),
+      check_first_step_(cfg.logging.level == "debug"),
+      zero_stage_(static_cast<int>(cfg.train.zero)) {
   const TrainConfig& t = cfg.train;
   WorldOptions o;
   o.backend = t.backend;
@@ -37,11 +39,19 @@ void DataParallel::setup(torch::nn::Module& model) {
   model_ = &model;
   if (!active()) return;
   world_->broadcast_parameters(model);
-  sync_ = std::make_unique<GradSync>(*world_, model.parameters(), bucket_cap_mb_);
+  sync_ = std::make_unique<GradSync>(*world_, model.parameters(), bucket_cap_mb_, zero_stage_);
+}
+
+std::unique_ptr<torch::optim::AdamW> DataParallel::shard_optimizer(
+    std::unique_ptr<torch::optim::AdamW> plain, std::vector<double> initial_lr) {
+  if (!sync_ || zero_stage_ == 0) return plain;
+  auto sharded = std::make_unique<ShardedAdamW>(*plain, *sync_, *world_, std::move(initial_lr));
+  zero_ = sharded.get();
+  return sharded;  // `plain` and any full state it held go here
 }
 
 void DataParallel::before_backward(bool last_micro_step) {
-  if (sync_) sync_->set_sync(last_micro_step);
+  if (sync_) sync_->before_backward(last_micro_step);
 }
 
 void DataParallel::after_backward() {

@@ -4,6 +4,7 @@
 //   DataParallel dp(cfg);                       // joins the process group (env)
 //   rt.device = dp.device(rt.device);           // cuda:LOCAL_RANK under NCCL
 //   dp.setup(*model);                           // after building/loading: rank 0's weights
+//   opt = dp.shard_optimizer(std::move(opt), lrs);  // train.zero 1/2: this rank's slice
 //   batch = loader.next_batch(B, dp.rank(), dp.size());
 //   dp.before_backward(m + 1 == accum);         // all-reduce only on the last micro-step
 //   dp.after_backward(step);                    // averaged grads in .grad
@@ -18,6 +19,7 @@
 #include "config/config.h"
 #include "dist/grad_sync.h"
 #include "dist/world.h"
+#include "dist/zero.h"
 
 namespace herd::dist {
 
@@ -37,6 +39,12 @@ class DataParallel {
 
   // Broadcasts rank 0's parameters and buffers and hooks gradient synchronisation.
   void setup(torch::nn::Module& model);
+  // train.zero 1/2 on several ranks: `plain` (with any state loaded into it) becomes this
+  // rank's ShardedAdamW; otherwise returned as it is. Call after setup().
+  std::unique_ptr<torch::optim::AdamW> shard_optimizer(std::unique_ptr<torch::optim::AdamW> plain,
+                                                       std::vector<double> initial_lr);
+  // The sharded optimizer (null unless shard_optimizer made one).
+  ShardedAdamW* zero() const { return zero_; }
   void before_backward(bool last_micro_step);
   // On the last micro-step: waits for the gradient all-reduce; in debug mode checks after the
   // first step that all ranks hold the same parameters (call after optimizer.step()).
@@ -53,6 +61,8 @@ class DataParallel {
   torch::nn::Module* model_ = nullptr;
   double bucket_cap_mb_;
   bool check_first_step_;
+  int zero_stage_ = 0;
+  ShardedAdamW* zero_ = nullptr;
   bool checked_ = false;
 };
 

@@ -248,4 +248,11 @@ int launch(const LaunchOptions& o, int stopped_status) {
   return stopped > 0 ? stopped_status : 0;
 }
 
+int launch_this_command(int nproc, int stopped_status) {
+  LaunchOptions o;
+  o.nproc = nproc;
+  o.args = own_args_without("--nproc-per-node");
+  return launch(o, stopped_status);
+}
+
 }  // namespace herd::dist

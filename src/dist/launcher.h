@@ -22,6 +22,9 @@ struct LaunchOptions {
 // `stopped_status` when the ranks exited with it (stopped on a signal after a checkpoint).
 int launch(const LaunchOptions& options, int stopped_status = 75);
 
+// launch() of this very command line minus its --nproc-per-node, on `nproc` ranks.
+int launch_this_command(int nproc, int stopped_status = 75);
+
 // This process's argv[1..] from /proc/self/cmdline, minus `--flag V` / `--flag=V`.
 std::vector<std::string> own_args_without(const std::string& flag);
 

@@ -163,6 +163,47 @@ c10::intrusive_ptr<c10d::Work> World::allreduce_async(torch::Tensor& t) {
   }
 }
 
+World::ReduceScatter World::reduce_scatter_async(torch::Tensor full) {
+  HERD_CHECK(full.numel() % size() == 0, "reduce-scatter: ", full.numel(),
+             " elements do not split among ", size(), " ranks");
+  const int64_t n = full.numel() / size();
+  if (backend_name_ != "nccl") {
+    // Gloo: an all-reduce, then this rank's slice (ProcessGroupGloo's own reduce-scatter is no
+    // cheaper and not in every build).
+    ReduceScatter rs{allreduce_async(full), full, full.narrow(0, rank() * n, n)};
+    return rs;
+  }
+  ReduceScatter rs{{}, full, torch::empty({n}, full.options())};
+  ++seq_;
+  try {
+    rs.work = pg_->_reduce_scatter_base(rs.shard, rs.full);
+  } catch (const std::exception& e) {
+    fail("reduce-scatter", e);
+  }
+  return rs;
+}
+
+torch::Tensor World::finish_reduce_scatter(ReduceScatter& rs, const std::string& what) {
+  finish(rs.work, what);
+  rs.work.reset();
+  auto shard = rs.shard;
+  rs.full = rs.shard = torch::Tensor();  // the full buffer goes with the caller's last use
+  return shard;
+}
+
+void World::all_gather(torch::Tensor& full, torch::Tensor& shard, const std::string& what) {
+  HERD_CHECK(full.numel() == shard.numel() * size(), "all-gather: ", full.numel(),
+             " elements are not ", size(), " shards of ", shard.numel());
+  ++seq_;
+  c10::intrusive_ptr<c10d::Work> work;
+  try {
+    work = pg_->_allgather_base(full, shard);
+  } catch (const std::exception& e) {
+    fail(what, e);
+  }
+  finish(work, what);
+}
+
 void World::barrier(const std::string& what) {
   if (!distributed()) return;
   // A one-element all-reduce: unlike Gloo's barrier it honours the collective timeout on

@@ -50,6 +50,18 @@ class World {
   // In-place sum of `t` across ranks, asynchronous; finish() with the returned work.
   c10::intrusive_ptr<c10d::Work> allreduce_async(torch::Tensor& t);
   void finish(const c10::intrusive_ptr<c10d::Work>& work, const std::string& what);
+  // Sum of `full` across ranks, this rank's 1/size() slice of it kept (full.numel() a multiple
+  // of size()); finish with finish_reduce_scatter, which returns the rank's summed slice.
+  // NCCL reduce-scatters into a slice-sized buffer; Gloo all-reduces `full` and the slice is
+  // a view of it (correct, not faster: the same traffic as an all-reduce).
+  struct ReduceScatter {
+    c10::intrusive_ptr<c10d::Work> work;
+    torch::Tensor full, shard;
+  };
+  ReduceScatter reduce_scatter_async(torch::Tensor full);
+  torch::Tensor finish_reduce_scatter(ReduceScatter& rs, const std::string& what);
+  // Every rank's `shard` (one size on all) concatenated by rank into `full`, synchronously.
+  void all_gather(torch::Tensor& full, torch::Tensor& shard, const std::string& what);
   // Rank 0's parameters and buffers replace every other rank's.
   void broadcast_parameters(torch::nn::Module& module);
   // Throws on every rank when some rank's parameters differ from rank 0's (bitwise).

@@ -11,6 +11,7 @@
 #include "ckpt/checkpoint.h"
 #include "config/node.h"
 #include "core/log.h"
+#include "core/mem_stats.h"
 #include "data/file_util.h"
 #include "dist/data_parallel.h"
 #include "models/activation_checkpoint.h"
@@ -164,6 +165,18 @@ torch::Tensor grad_norm_of(const std::vector<torch::Tensor>& parameters) {
   return norms.size() == 1 ? norms[0] : torch::stack(norms).norm(2.0);
 }
 
+// [dist] herd bench train: every rank's peak memory, each in its own slot of one sum.
+void record_rank_memory(dist::DataParallel& dp, torch::Device device, TrainResult& r) {
+  std::vector<double> v(2 * static_cast<size_t>(dp.size()), 0.0);
+  v[2 * dp.rank()] = static_cast<double>(mem::peak_bytes(device));
+  v[2 * dp.rank() + 1] = static_cast<double>(mem::peak_rss_bytes());
+  v = dp.sum(v);
+  for (size_t i = 0; i < v.size(); i += 2) {
+    r.rank_peak_tensor_bytes.push_back(static_cast<int64_t>(v[i]));
+    r.rank_peak_rss_bytes.push_back(static_cast<int64_t>(v[i + 1]));
+  }
+}
+
 }  // namespace
 
 void check_run_dir(const std::string& run_dir, const RunOptions& o) {
@@ -203,6 +216,7 @@ TrainResult train(const Config& base_cfg, const RunOptions& given) {
   TrainResult result;
   int64_t units_seen = 0;
   const std::optional<std::string> resume_from = resume_source(ckpt_dir, options, dp.is_main());
+  std::optional<ckpt::Checkpoint> resumed;  // its optimizer state is loaded after dp.setup
   if (!resume_from && options.overwrite && dp.is_main()) discard_checkpoints(ckpt_dir, -1);
   if (resume_from) {
     auto ck = ckpt::open(*resume_from);
@@ -216,7 +230,7 @@ TrainResult train(const Config& base_cfg, const RunOptions& given) {
                ": trained on data identified as ", ck.state.tokenizer_identity,
                ", the config's is ", task->data_identity());
     ckpt::load_model(ck, model);
-    ckpt::load_optimizer(ck, *optimizer);
+    resumed = ck;
     ckpt::load_rng(ck);
     task->restore_loader(ck.state.loader_state);
     result.start_step = ck.state.step;
@@ -236,7 +250,15 @@ TrainResult train(const Config& base_cfg, const RunOptions& given) {
       log::info("weights from ", ck.path, " (its step ", ck.state.step,
                 "); optimizer and schedule start at step 0");
   }
-  dp.setup(model);   // [dist] rank 0's weights everywhere; gradient hooks
+  dp.setup(model);  // [dist] rank 0's weights everywhere; gradient hooks
+  {                 // [dist] train.zero: this rank keeps its slice of the optimizer state
+    std::vector<double> peak_lrs;
+    for (const auto& g : param_groups) peak_lrs.push_back(g.lr);
+    optimizer = dp.shard_optimizer(std::move(optimizer), peak_lrs);
+    if (resumed) ckpt::load_optimizer(*resumed, *optimizer);  // any world size, any zero
+    if (cfg.train.zero > 0 && !dp.active() && !options.quiet)
+      log::info("train.zero ", cfg.train.zero, " on one rank: nothing to shard");
+  }
   if (dp.is_main())  // checked, atomic: a full disk is an error here, not a silently empty file
     data::write_file_atomic((fs::path(run_dir) / "config.yaml").string(),
                             cfg::to_yaml(cfg.resolved));
@@ -263,6 +285,7 @@ TrainResult train(const Config& base_cfg, const RunOptions& given) {
   // prefetcher's own position is one batch ahead).
   std::string loader_state = task->loader_state();
   auto checkpoint = [&](int64_t step) {
+    dist::GatheredState full_state(dp.zero());  // [dist] ZeRO: full m, v on rank 0 to save
     if (!dp.is_main()) return dp.barrier("checkpoint written by rank 0");  // [dist]
     ckpt::SaveRequest req;
     req.checkpoints_dir = ckpt_dir;
@@ -325,7 +348,9 @@ TrainResult train(const Config& base_cfg, const RunOptions& given) {
       totals.add(out);
     }
     dp.after_backward();  // [dist] gradients averaged over ranks
-    const torch::Tensor norm = cfg.train.grad_clip > 0
+    // [dist] ZeRO: the gradient is in the ranks' shards, its norm one all-reduce.
+    const torch::Tensor norm = dp.zero() ? dp.zero()->clip_grad_norm(cfg.train.grad_clip)
+                               : cfg.train.grad_clip > 0
                                    ? clip_grad_norm(model.parameters(), cfg.train.grad_clip)
                                    : grad_norm_of(model.parameters());
     totals.vote(stop_requested() ? 1.0 : 0.0);  // [dist] any rank asked to stop: all stop here
@@ -394,7 +419,10 @@ TrainResult train(const Config& base_cfg, const RunOptions& given) {
   result.steps = total;
   result.bad_steps = bad.total;
   result.tokens_per_second = clock.tokens_per_second();
-  if (options.bench) return result;
+  if (options.bench) {
+    record_rank_memory(dp, rt.device, result);
+    return result;
+  }
   if (result.start_step < total || result.last_checkpoint.empty()) checkpoint(total);
   result.val_loss = std::nan("");
   if (task->has_eval()) {

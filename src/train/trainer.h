@@ -44,6 +44,8 @@ struct TrainResult {
   double flops_per_unit = 0;         // training FLOPs per token (config check's formula)
   int stop_signal = 0;               // > 0: stopped on this signal after a checkpoint
   int64_t bad_steps = 0;             // steps skipped for a non-finite loss or gradient norm
+  // herd bench train: each rank's peak tensor memory and peak RSS (bytes), by rank.
+  std::vector<int64_t> rank_peak_tensor_bytes, rank_peak_rss_bytes;
 };
 
 // Throws unless `run_dir` may be trained into with these options: a run dir holding
