@@ -185,6 +185,12 @@ TEST(S4D, RegistryOptions) {
   EXPECT_THROW(build("{n_ssm: 3}"), herd::Error);
   EXPECT_THROW(build("{scaling: legs}"), herd::Error);
   EXPECT_THROW(build("{channels: 2}"), herd::Error);
+  try {
+    build("{ssm_rl: 0.01}");
+    ADD_FAILURE() << "a misspelt key was accepted";
+  } catch (const herd::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("did you mean ssm_lr?"), std::string::npos) << e.what();
+  }
   ctx.causal = false;
   EXPECT_THROW(build("{}"), herd::Error);
 }

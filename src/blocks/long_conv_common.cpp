@@ -22,7 +22,9 @@ void read_ssm_options(cfg::ConfigMap& opt, int64_t& d_state, double& dt_min, dou
     opt.fail("d_state", str("expected an even integer (N/2 complex modes), got ", d_state));
   dt_min = opt.get_double("dt_min", dt_min, 1e-12);
   dt_max = opt.get_double("dt_max", dt_max, dt_min);
-  if (opt.has("ssm_lr")) ssm_lr = opt.get_double("ssm_lr", 0.0, 0.0, 10.0);
+  // Read even when absent, so that unknown-key errors list it among the block's keys.
+  const double lr = opt.get_double("ssm_lr", 0.0, 0.0, 10.0);
+  if (opt.has("ssm_lr")) ssm_lr = lr;
 }
 
 std::vector<ParamGroupTag> ssm_group_tags(const std::vector<std::string>& prefixes,
