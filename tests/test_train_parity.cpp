@@ -45,28 +45,21 @@ TrainResult train_like_the_file(const std::string& name, const std::string& dir)
   data::write_shard(shards + "/parity_train_000000.bin", data::TokenDtype::u16, tokens);
   data::write_shard(shards + "/parity_val_000000.bin", data::TokenDtype::u16, tokens);
 
+  // The imported config (model and recipe) with the file's run settings over it.
   YAML::Node run = YAML::LoadFile(dir + "/ck/config.yaml");
-  run["data"] = YAML::Node(YAML::NodeType::Map);
-  run["data"]["dir"] = shards;
-  run["data"]["seq_len"] = parity["seq_len"];
-  run["optimizer"]["lr"] = parity["lr"];
-  run["optimizer"]["weight_decay"] = parity["weight_decay"];
-  run["optimizer"]["betas"] = parity["betas"];
-  run["optimizer"]["eps"] = parity["eps"];
-  run["schedule"]["warmup_steps"] = 0;
-  run["schedule"]["decay"] = "constant";
-  run["train"]["steps"] = parity["steps"];
-  run["train"]["batch_size"] = parity["batch_size"];
-  run["train"]["micro_batch_size"] = 0;
+  const YAML::Node settings = YAML::Load(
+      str("data: {dir: ", shards, ", seq_len: ", parity["seq_len"].as<int64_t>(), "}\n",
+          "schedule: {warmup_steps: 0, decay: constant}\n", "train: {steps: ",
+          parity["steps"].as<int64_t>(), ", batch_size: ", parity["batch_size"].as<int64_t>(),
+          ", micro_batch_size: 0, precision: fp64, device: cpu, eval_every: 0, eval_batches: 1, "
+          "sample_tokens: 0, threads: 1}\n",
+          "checkpoint: {every: 0}\ntask: {init_from: ", dir, "/ck}\n"));
+  for (const auto& section : settings)
+    for (const auto& kv : section.second)
+      run[section.first.Scalar()][kv.first.Scalar()] = kv.second;
+  for (const char* key : {"lr", "weight_decay", "betas", "eps"})
+    run["optimizer"][key] = parity[key];
   run["train"]["grad_clip"] = parity["grad_clip"];
-  run["train"]["precision"] = "fp64";
-  run["train"]["device"] = "cpu";
-  run["train"]["eval_every"] = 0;
-  run["train"]["eval_batches"] = 1;
-  run["train"]["sample_tokens"] = 0;
-  run["train"]["threads"] = 1;
-  run["checkpoint"]["every"] = 0;
-  run["task"]["init_from"] = dir + "/ck";
   return train(parse_config(run, name + " parity"), {dir + "/run", "", 0, true});
 }
 

@@ -55,24 +55,23 @@ class RecipeWriter {
  public:
   RecipeWriter(YAML::Node& root, std::string where) : root_(root), where_(std::move(where)) {}
 
-  // A number at `path` ("model.layer.lr") of `n`, or nullopt when absent or null.
-  std::optional<double> number(const YAML::Node& n, const std::string& path) const {
+  // The value at `path` ("model.layer.lr") of `n` as T, or nullopt when absent or null; any
+  // other form is an error naming the key and the `expected` one.
+  template <typename T>
+  std::optional<T> value(const YAML::Node& n, const std::string& path, const char* expected) const {
     const YAML::Node v = at(n, path);
     if (!v || v.IsNull()) return std::nullopt;
     try {
-      if (v.IsScalar()) return v.as<double>();
+      if (v.IsScalar()) return v.as<T>();
     } catch (const YAML::Exception&) {
     }
-    throw Error(str(where_, " ", path, ": expected a number, got ", text_of(v)));
+    throw Error(str(where_, " ", path, ": expected ", expected, ", got ", text_of(v)));
+  }
+  std::optional<double> number(const YAML::Node& n, const std::string& path) const {
+    return value<double>(n, path, "a number");
   }
   std::optional<bool> flag(const YAML::Node& n, const std::string& path) const {
-    const YAML::Node v = at(n, path);
-    if (!v || v.IsNull()) return std::nullopt;
-    try {
-      if (v.IsScalar()) return v.as<bool>();
-    } catch (const YAML::Exception&) {
-    }
-    throw Error(str(where_, " ", path, ": expected true or false, got ", text_of(v)));
+    return value<bool>(n, path, "true or false");
   }
   std::optional<std::pair<double, double>> pair(const YAML::Node& n,
                                                 const std::string& path) const {
