@@ -9,11 +9,12 @@
 #
 # The binaries come from build/ when it is configured Release with nvcc (scripts/setup.sh does
 # that wherever nvcc exists), else from a second build in build-bundle/ configured the same way.
-# HERD_BUILD_LOCK=FILE takes that flock around the build. libstdc++ and libgcc_s are bundled:
-# the GPU machine runs another distribution, and Debian 12's libstdc++ serves torch's wheel too
-# (it needs GLIBCXX_3.4.22 at most); glibc comes from the machine (bundle.env names the oldest
-# glibc that works). torch's own libraries (libtorch*, libc10*, its libgomp, the nvidia wheels)
-# are not copied: run.sh takes them from python3's torch there. Refuses to finish above 60 MiB.
+# HERD_BUILD_LOCK=FILE takes that flock around the build. glibc, libstdc++ and libgcc_s come
+# from the machine (bundle.env names the versions they must have; run.sh checks them): Debian
+# 12's libstdc++ asks for glibc 2.36, the rest of the bundle for 2.34, so carrying it would
+# only shut out older machines whose own libstdc++ serves. torch's own libraries (libtorch*,
+# libc10*, its libgomp, the nvidia wheels) are not copied either: run.sh takes them from
+# python3's torch there. Refuses to finish above 60 MiB.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 source "$HERD_ROOT/scripts/gpu_libpath.sh"
@@ -30,6 +31,7 @@ die() {
   echo "gpu_bundle: error: $*" >&2
   exit 1
 }
+trap 'echo "gpu_bundle: error: line $LINENO: \"$BASH_COMMAND\" failed" >&2' ERR
 while (($#)); do
   case "$1" in
     --out) BUNDLE="${2:?--out needs a folder}"; shift 2 ;;
@@ -71,13 +73,22 @@ for f in "$HERD_BIN" "$TESTS_BIN"; do [ -x "$f" ] || die "$f is missing (build i
 [ "$(cache_value "$BUILD" CMAKE_BUILD_TYPE)" = Release ] ||
   die "$BUILD/CMakeCache.txt CMAKE_BUILD_TYPE: expected Release, got \"$(cache_value "$BUILD" CMAKE_BUILD_TYPE)\""
 
-# The CUDA architectures actually compiled into herd (cuobjdump lists the fatbin's cubins).
+# The CUDA architectures actually compiled into herd: cuobjdump's list where the toolkit has
+# it, else the "-arch sm_NN" each cubin of the .nv_fatbin section records.
 NVCC="$(cache_value "$BUILD" CMAKE_CUDA_COMPILER)"
-ARCHS=""
-if [[ "$NVCC" == /* ]] && [ -x "$(dirname "$NVCC")/cuobjdump" ]; then
-  ARCHS="$("$(dirname "$NVCC")/cuobjdump" --list-elf "$HERD_BIN" 2>/dev/null | grep -o 'sm_[0-9]*' | sort -u | tr '\n' ' ')"
-  ARCHS="${ARCHS% }"
-fi
+cuda_archs() {
+  if [[ "$NVCC" == /* ]] && [ -x "$(dirname "$NVCC")/cuobjdump" ]; then
+    "$(dirname "$NVCC")/cuobjdump" --list-elf "$1" 2>/dev/null | grep -o 'sm_[0-9]*'
+  else
+    local sec
+    sec="$(mktemp)"
+    objcopy -O binary --only-section=.nv_fatbin "$1" "$sec" 2>/dev/null &&
+      strings -a "$sec" | grep -oE -- '-arch sm_[0-9]+' | grep -o 'sm_[0-9]*'
+    rm -f "$sec"
+  fi | sort -u | tr '\n' ' '
+}
+ARCHS="$(cuda_archs "$HERD_BIN" || true)"
+ARCHS="${ARCHS% }"
 if ((NEED_CUDA)); then
   for a in sm_80 sm_90; do
     [[ " $ARCHS " == *" $a "* ]] || die "$HERD_BIN has no $a kernels (found: ${ARCHS:-none}); configure with nvcc (CMAKE_CUDA_ARCHITECTURES 80;90), or --allow-no-cuda for a CPU-only bundle"
@@ -102,7 +113,7 @@ strip --strip-unneeded "$BUNDLE/herd" "$BUNDLE/herd_tests"
 : >"$BUNDLE/libs.txt"
 while read -r name path; do
   [ "$path" != not-found ] || die "$name (needed by herd) is not found here even with torch's folders on the path"
-  os_lib "$name" && continue
+  machine_lib "$name" && continue
   in_torch "$path" && continue
   cp -L "$path" "$BUNDLE/lib/$name"
   echo "$name <- $path" >>"$BUNDLE/libs.txt"
@@ -110,9 +121,14 @@ done < <(LD_LIBRARY_PATH="$TORCH_LIB_PATH" ldd_pairs "$HERD_BIN" "$TESTS_BIN")
 patchelf --set-rpath '$ORIGIN/lib' "$BUNDLE/herd" "$BUNDLE/herd_tests"
 echo "gpu_bundle: bundled $(wc -l <"$BUNDLE/libs.txt") libraries: $(cut -d' ' -f1 "$BUNDLE/libs.txt" | tr '\n' ' ')"
 
-# The newest glibc symbol version anything in the bundle asks for: the oldest glibc it runs on.
-GLIBC_NEEDED="$(objdump -T "$BUNDLE/herd" "$BUNDLE/herd_tests" "$BUNDLE"/lib/* 2>/dev/null |
-  grep -o 'GLIBC_[0-9][0-9.]*' | sed 's/GLIBC_//' | sort -uV | tail -n 1)"
+# The newest glibc, libstdc++ and C++ ABI symbol versions anything in the bundle asks for.
+newest_version() {  # PREFIX (GLIBC_, GLIBCXX_, CXXABI_)
+  objdump -T "$BUNDLE/herd" "$BUNDLE/herd_tests" "$BUNDLE"/lib/* 2>/dev/null |
+    grep -oE " \(?$1[0-9][0-9.]*" | sed "s/.*$1//" | sort -uV | tail -n 1
+}
+GLIBC_NEEDED="$(newest_version GLIBC_)"
+GLIBCXX_NEEDED="$(newest_version GLIBCXX_)"
+CXXABI_NEEDED="$(newest_version CXXABI_)"
 
 cp -r "$HERD_ROOT/configs" "$BUNDLE/configs"
 cp -r "$GOLDEN" "$BUNDLE/golden"
@@ -124,6 +140,8 @@ HERD_BUNDLE_COMMIT="$(git -C "$HERD_ROOT" rev-parse --short HEAD 2>/dev/null || 
 HERD_BUNDLE_DATE="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 HERD_BUNDLE_TORCH="$TORCH_VERSION"
 HERD_BUNDLE_GLIBC="$GLIBC_NEEDED"
+HERD_BUNDLE_GLIBCXX="$GLIBCXX_NEEDED"
+HERD_BUNDLE_CXXABI="$CXXABI_NEEDED"
 HERD_BUNDLE_CUDA_ARCHS="$ARCHS"
 EOF
 
@@ -138,4 +156,4 @@ fi
 cp "$HERD_ROOT/scripts/gpu_libpath.sh" "$BUNDLE/libpath.sh"
 cp "$HERD_ROOT/scripts/gpu_run.sh" "$BUNDLE/run.sh"
 chmod +x "$BUNDLE/run.sh"
-echo "gpu_bundle: $BUNDLE is $MIB MiB (limit 60): herd from $BUILD (CUDA: ${ARCHS:-none}), torch $TORCH_VERSION, glibc >= $GLIBC_NEEDED"
+echo "gpu_bundle: $BUNDLE is $MIB MiB (limit 60): herd from $BUILD (CUDA: ${ARCHS:-none}), torch $TORCH_VERSION; the machine's glibc >= $GLIBC_NEEDED, libstdc++ >= GLIBCXX_$GLIBCXX_NEEDED"

@@ -35,12 +35,13 @@ EOF
   TORCH_LIB_PATH="$(sed -n 's/^libs //p' <<<"$out")"
 }
 
-# os_lib NAME: true for the C library's own files (glibc, the loader, the vDSO): the one part of
-# the dependency tree that always comes from the machine the binary runs on.
-os_lib() {
+# machine_lib NAME: true for what every machine that runs torch's wheel has and a bundle leaves
+# to it: glibc's files (the loader, the vDSO), libstdc++ and libgcc_s.
+machine_lib() {
   case "$1" in
     linux-vdso.so.* | ld-linux*.so.* | libc.so.* | libm.so.* | libmvec.so.* | libpthread.so.* | \
-      libdl.so.* | librt.so.* | libutil.so.* | libresolv.so.* | libanl.so.* | libnss_*) return 0 ;;
+      libdl.so.* | librt.so.* | libutil.so.* | libresolv.so.* | libanl.so.* | libnss_* | \
+      libstdc++.so.* | libgcc_s.so.*) return 0 ;;
   esac
   return 1
 }
@@ -58,8 +59,15 @@ in_torch() {
 # ldd_pairs FILE...: "NAME PATH" per library the loader resolves for FILE (PATH "not-found" when
 # it cannot), under the caller's LD_LIBRARY_PATH; the vDSO, which has no file, is left out.
 ldd_pairs() {
-  ldd "$@" | awk '
+  ldd "$@" 2>/dev/null | awk '
     /=> not found/ { print $1, "not-found"; next }
     /=>/ && $3 ~ /^\// { print $1, $3; next }
     $1 ~ /^\// && $1 !~ /:$/ { n = split($1, p, "/"); print p[n], $1 }' | sort -u
+}
+
+# ldd_version_errors FILE...: the symbol versions the loader would not find (a glibc or
+# libstdc++ older than the one the bundle was built against), one "version `X' not found
+# (required by Y)" per line.
+ldd_version_errors() {
+  ldd "$@" 2>&1 | grep -o "version \`[^']*' not found (required by [^)]*)" | sort -u
 }

@@ -40,8 +40,7 @@ done
 torch_libs "$HERD_VENV/bin/python" || { echo "FAIL: cannot import torch: $TORCH_ERROR"; exit 1; }
 STRAY=()
 while read -r name path; do
-  os_lib "$name" && continue
-  case "$name" in libstdc++.so.* | libgcc_s.so.*) continue ;; esac
+  machine_lib "$name" && continue  # glibc, libstdc++, libgcc_s
   [[ "$(realpath -m "$path")" == "$B/lib/"* ]] && continue
   in_torch "$path" && continue
   STRAY+=("$name=$path")
@@ -62,8 +61,9 @@ for s in info conformance train-cpu; do
 done
 check "every CPU step passed (conformance of each golden sub-folder too)" \
   test "$(grep -E '^[a-z0-9-]+ +cpu ' "$SCRATCH/out/results.txt" | grep -cv ' pass ')" -eq 0
-check "conformance checked every golden file" \
-  test "$(grep -c ' PASS' "$SCRATCH/out/log.txt")" -ge "$(find "$B/golden" -name '*.safetensors' | wc -l)"
+GOLDEN_FILES="$(find "$B/golden" -name '*.safetensors' | wc -l)"
+check "conformance passed every golden file ($GOLDEN_FILES) in float64 and float32" \
+  test "$(grep -c '^PASS ' "$SCRATCH/out/log.txt")" -eq $((2 * GOLDEN_FILES)) -a "$GOLDEN_FILES" -gt 0
 if grep -qE '^cuda +available' "$SCRATCH/out/log.txt"; then
   echo "note: this machine has a CUDA device: run.sh must pass"
   check "run.sh exits 0 on a GPU machine (exit $RC)" test "$RC" -eq 0
