@@ -70,9 +70,10 @@ void run_train_bench(const TrainArgs& a) {
   o.run_dir = a.run_dir.empty() ? tmp.path : a.run_dir;
   o.quiet = true;
   o.bench = true;
-  if (rt.device.is_cuda()) mem::reset_peak(rt.device);
+  mem::reset_peak(rt.device);  // the training's peak, not the GEMM probe's matrices
   const TrainResult r = train(cfg, o);
   if (!main_rank) return;
+  const int64_t train_peak_bytes = mem::peak_bytes(rt.device);  // before the second GEMM probe
   HERD_CHECK(static_cast<int64_t>(r.step_seconds.size()) == a.steps + a.warmup_steps,
              "bench train: ran ", r.step_seconds.size(), " steps, expected ",
              a.steps + a.warmup_steps);
@@ -86,7 +87,7 @@ void run_train_bench(const TrainArgs& a) {
   const double units_s = static_cast<double>(r.units_per_step) / step_s;
   const double flops_s = units_s * r.flops_per_unit;
   const double peak_rss_mb = static_cast<double>(mem::peak_rss_bytes()) / (1 << 20);
-  const double peak_tensor_mb = static_cast<double>(mem::peak_bytes(rt.device)) / (1 << 20);
+  const double peak_tensor_mb = static_cast<double>(train_peak_bytes) / (1 << 20);
   const std::string unit = r.units_per_step > 0 && cfg.model.stack == "vit" ? "images" : "tokens";
 
   std::printf(
@@ -107,7 +108,7 @@ void run_train_bench(const TrainArgs& a) {
   const size_t ranks = r.rank_peak_tensor_bytes.size();
   auto mib = [](int64_t bytes) { return static_cast<double>(bytes) / (1 << 20); };
   for (size_t k = 0; ranks > 1 && k < ranks; ++k)
-    std::printf("rank %zu   peak tensor memory %.0f MiB; peak RSS %.0f MiB\n", k,
+    std::printf("rank %zu   peak tensor memory %.1f MiB; peak RSS %.0f MiB\n", k,
                 mib(r.rank_peak_tensor_bytes[k]), mib(r.rank_peak_rss_bytes[k]));
   if (!a.json.empty()) {
     JsonObject per_rank;
