@@ -93,8 +93,11 @@ TEST(OptimizerGroups, S4DSsmParametersAsSafariTagsThem) {
   EXPECT_TRUE(has(group(groups, "decay"), "h.0.mixer.D"));
   EXPECT_TRUE(has(group(groups, "no_decay"), "h.0.mixer.output_linear.bias"));
 
-  const auto own = groups_of(kModel + "  mixer: {type: s4d, d_state: 4, ssm_lr: 5.0e-3}\n");
+  const std::string own_yaml = kModel + "  mixer: {type: s4d, d_state: 4, ssm_lr: 5.0e-3}\n";
+  const auto own = groups_of(own_yaml);
   EXPECT_DOUBLE_EQ(group(own, "ssm").lr, 5e-3);
+  const auto described = describe_param_groups(own, parse(own_yaml).optimizer);
+  EXPECT_NE(described.find("ssm: lr 0.005 (mixer option ssm_lr)"), std::string::npos) << described;
   // With H3 in the same stack and the same settings, one "ssm" group holds both.
   const auto hybrid = groups_of(kModel +
                                 "  mixer: {type: s4d, d_state: 4}\n"

@@ -80,33 +80,21 @@ torch::Tensor H3Impl::step(const torch::Tensor& u, MixerCache& cache) {
 }
 
 std::vector<ParamGroupTag> H3Impl::param_group_tags() const {
-  std::vector<ParamGroupTag> tags;
-  for (const char* name :
-       {"ssm_k_kernel.B", "kernel.log_dt", "kernel.B", "kernel.inv_A_real", "kernel.A_imag"}) {
-    ParamGroupTag t{"ssm", name, options.ssm_lr, std::nullopt, 0.0, options.ssm_lr ? "ssm_lr" : ""};
-    if (!options.ssm_lr) t.max_lr = 1e-3;
-    tags.push_back(t);
-  }
-  return tags;
+  return ssm_group_tags(
+      {"ssm_k_kernel.B", "kernel.log_dt", "kernel.B", "kernel.inv_A_real", "kernel.A_imag"},
+      options.ssm_lr);
 }
 
 SequenceMixer make_h3(const MixerContext& ctx, cfg::ConfigMap& opt) {
   H3Options o;
   o.d_model = ctx.d_model;
   o.l_max = ctx.max_seq_len;
-  o.d_state = opt.get_int("d_state", o.d_state, 2);
-  if (o.d_state % 2 != 0)
-    opt.fail("d_state", str("expected an even integer (N/2 complex modes), got ", o.d_state));
+  read_ssm_options(opt, o.d_state, o.dt_min, o.dt_max, o.ssm_lr);
   o.head_dim = opt.get_int("head_dim", o.head_dim, 1);
   if (ctx.d_model % o.head_dim != 0)
     opt.fail("head_dim", str("must divide d_model ", ctx.d_model, ", got ", o.head_dim));
   o.measure = opt.get_choice("measure", o.measure, {"diag-lin", "diag-inv"});
-  o.dt_min = opt.get_double("dt_min", o.dt_min, 1e-12);
-  o.dt_max = opt.get_double("dt_max", o.dt_max, o.dt_min);
-  if (opt.has("ssm_lr")) o.ssm_lr = opt.get_double("ssm_lr", 0.0, 0.0, 10.0);
-  if (!ctx.causal)
-    throw Error(str(opt.file(), " ", opt.path(),
-                    ": h3 is causal only; use mixer m2 for a bidirectional stack"));
+  require_causal(ctx, opt, "h3");
   return H3(o).ptr();
 }
 

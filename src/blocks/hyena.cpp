@@ -116,9 +116,7 @@ SequenceMixer make_hyena(const MixerContext& ctx, cfg::ConfigMap& opt) {
   o.lr_pos_emb = opt.get_double("lr_pos_emb", o.lr_pos_emb, 0.0, 10.0);
   for (const char* k : {"filter_lr", "filter_wd", "lr_pos_emb"})
     if (opt.has(k)) o.set_options.insert(k);
-  if (!ctx.causal)
-    throw Error(str(opt.file(), " ", opt.path(),
-                    ": hyena is causal only; use mixer m2 for a bidirectional stack"));
+  require_causal(ctx, opt, "hyena");
   return Hyena(o).ptr();
 }
 

@@ -37,6 +37,7 @@ std::vector<ParamGroupTag> ssm_group_tags(const std::vector<std::string>& prefix
     t.lr = ssm_lr;
     if (!ssm_lr) t.max_lr = 1e-3;
     t.weight_decay = 0.0;
+    if (ssm_lr) t.lr_from = "ssm_lr";
     tags.push_back(t);
   }
   return tags;
