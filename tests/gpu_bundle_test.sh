@@ -74,5 +74,24 @@ else
     test "$(grep -cE '^[a-z0-9-]+ +cuda +no-device ' "$SCRATCH/out/results.txt")" -ge 2 -a \
     "$(grep -E '^[a-z0-9-]+ +cuda ' "$SCRATCH/out/results.txt" | grep -cv ' no-device ')" -eq 0
 fi
+# --- Machines the bundle cannot run on: exit 2 before any check, naming what is missing.
+run_broken() {  # LOG ENV...: run.sh --quick with these variables, its exit status
+  (cd "$SCRATCH" && env -u LD_LIBRARY_PATH -u OUT PATH="$HERD_VENV/bin:/usr/bin:/bin" "$@" \
+    bash "$B/run.sh" --quick --out "$SCRATCH/out-broken") >"$SCRATCH/broken.log" 2>&1
+}
+run_broken HERD_PYTHON="$SCRATCH/no-python"
+RC=$?
+check "no python with torch: exit 2 (exit $RC)" test "$RC" -eq 2
+check "... saying so" grep -q "cannot import torch with $SCRATCH/no-python" "$SCRATCH/broken.log"
+cp "$B/herd" "$SCRATCH/herd.good"
+patchelf --add-needed libherd_bundle_test_missing.so.1 "$B/herd"
+run_broken
+RC=$?
+check "a library found nowhere: exit 2 (exit $RC)" test "$RC" -eq 2
+check "... naming the library" grep -q "not found: libherd_bundle_test_missing.so.1" "$SCRATCH/broken.log"
+check "... before any check ran" test ! -e "$SCRATCH/out-broken/results.json" -o -z \
+  "$(grep -E '^[a-z0-9-]+ +(cpu|cuda) ' "$SCRATCH/out-broken/results.txt")"
+mv "$SCRATCH/herd.good" "$B/herd"
+
 echo "$FAILS failed assertions"
 ((FAILS == 0))
