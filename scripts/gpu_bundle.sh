@@ -23,7 +23,7 @@ BUNDLE="$HERD_ROOT/gpu-bundle"
 BUILD=""
 DO_BUILD=1
 NEED_CUDA=1
-MAX_BYTES=$((60 * 1024 * 1024))
+MAX_MIB="${HERD_BUNDLE_MAX_MIB:-60}"  # what the device tool carries (64 MiB) less the tree
 GOLDEN="${HERD_GOLDEN_DIR:-$HERD_ROOT/../shared/golden}"
 DATA_CACHE="$HERD_ROOT/runs/data/fortunes"  # the quickstart corpus (scripts/prepare_fortunes.sh)
 
@@ -38,9 +38,13 @@ while (($#)); do
     --build-dir) BUILD="${2:?--build-dir needs a folder}"; shift 2 ;;
     --no-build) DO_BUILD=0; shift ;;
     --allow-no-cuda) NEED_CUDA=0; shift ;;
-    -h | --help) sed -n '2,16s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; exit 0 ;;
+    -h | --help) sed -n '2,/^[^#]/s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; exit 0 ;;
     *) die "unknown argument \"$1\" (expected --out DIR, --build-dir DIR, --no-build or --allow-no-cuda)" ;;
   esac
+done
+
+for tool in patchelf objcopy objdump strings ldd; do
+  command -v "$tool" >/dev/null || die "$tool is not installed (scripts/setup.sh installs patchelf and binutils)"
 done
 
 cache_value() {  # BUILD KEY: a CMakeCache.txt entry
@@ -147,13 +151,13 @@ EOF
 
 SIZE="$(du -sb "$BUNDLE" | cut -f1)"
 MIB="$(awk -v b="$SIZE" 'BEGIN { printf "%.1f", b / 1048576 }')"
-if ((SIZE > MAX_BYTES)); then
+if ((SIZE > MAX_MIB * 1024 * 1024)); then
   echo "gpu_bundle: the largest files:" >&2
   find "$BUNDLE" -type f -printf '%s %p\n' | sort -rn | head -n 8 >&2
-  die "the bundle is $MIB MiB, above the 60 MiB limit (the device tool carries 64 MiB at most); $BUNDLE has no run.sh"
+  die "the bundle is $MIB MiB, above the $MAX_MIB MiB limit (the device tool carries 64 MiB at most); $BUNDLE has no run.sh"
 fi
 # run.sh last: a bundle that failed above cannot be run by mistake.
 cp "$HERD_ROOT/scripts/gpu_libpath.sh" "$BUNDLE/libpath.sh"
 cp "$HERD_ROOT/scripts/gpu_run.sh" "$BUNDLE/run.sh"
 chmod +x "$BUNDLE/run.sh"
-echo "gpu_bundle: $BUNDLE is $MIB MiB (limit 60): herd from $BUILD (CUDA: ${ARCHS:-none}), torch $TORCH_VERSION; the machine's glibc >= $GLIBC_NEEDED, libstdc++ >= GLIBCXX_$GLIBCXX_NEEDED"
+echo "gpu_bundle: $BUNDLE is $MIB MiB (limit $MAX_MIB): herd from $BUILD (CUDA: ${ARCHS:-none}), torch $TORCH_VERSION; the machine's glibc >= $GLIBC_NEEDED, libstdc++ >= GLIBCXX_$GLIBCXX_NEEDED"

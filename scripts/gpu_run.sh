@@ -11,6 +11,10 @@
 # 3 no CUDA device (the CPU checks ran, the CUDA ones are reported "no device").
 set -uo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+if [ ! -f "$HERE/bundle.env" ] || [ ! -f "$HERE/libpath.sh" ]; then
+  echo "run.sh: error: $HERE is not a bundle (no bundle.env, libpath.sh): run it as gpu-bundle/run.sh after scripts/gpu_bundle.sh" >&2
+  exit 2
+fi
 source "$HERE/libpath.sh"
 source "$HERE/bundle.env"
 
@@ -20,7 +24,7 @@ while (($#)); do
   case "$1" in
     --out) RESULTS="${2:?--out needs a folder}"; shift 2 ;;
     --quick) QUICK=1; shift ;;
-    -h | --help) sed -n '2,12s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; exit 0 ;;
+    -h | --help) sed -n '2,/^[^#]/s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; exit 0 ;;
     *) echo "run.sh: error: unknown argument \"$1\" (expected --out DIR or --quick)" >&2; exit 2 ;;
   esac
 done

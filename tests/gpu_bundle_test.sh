@@ -2,11 +2,13 @@
 # ctest gpu_bundle.relocated (slow): assembles the GPU bundle from the build under test
 # (scripts/gpu_bundle.sh --no-build), moves it to a scratch folder outside the tree and runs its
 # run.sh --quick there with no library path of its own (run.sh adds the bundle's lib and torch's
-# folders) and python3 from the project's venv. Asserts: the bundle is under 60 MiB; the moved
+# folders) and python3 from the project's venv. Asserts: the bundle script refuses to finish
+# above its size limit (lowered to 10 MiB for that); the bundle is under 60 MiB; the moved
 # binaries' run path is $ORIGIN/lib and ldd resolves each of their libraries to the bundle or
 # torch's folders (glibc and libstdc++/libgcc_s excepted); herd info, herd conformance on the
 # golden files and CPU training pass; without a GPU every CUDA step is reported "no device" and
-# run.sh exits 3 saying so (with one, run.sh passes).
+# run.sh exits 3 saying so (with one, run.sh passes); with no python's torch, or a library found
+# nowhere, run.sh stops with exit 2 naming it.
 #   tests/gpu_bundle_test.sh BUILD_DIR
 set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/env.sh"
@@ -27,6 +29,14 @@ if [[ "$(sed -n 's/^CMAKE_CUDA_COMPILER:[A-Z]*=//p' "$BUILD/CMakeCache.txt")" !=
 fi
 bash "$HERD_ROOT/scripts/gpu_bundle.sh" --no-build --build-dir "$BUILD" --out "$SCRATCH/made" "${EXTRA[@]}" ||
   { echo "FAIL: scripts/gpu_bundle.sh"; exit 1; }
+check "the assembled bundle has run.sh" test -x "$SCRATCH/made/run.sh"
+HERD_BUNDLE_MAX_MIB=10 bash "$HERD_ROOT/scripts/gpu_bundle.sh" --no-build --build-dir "$BUILD" \
+  --out "$SCRATCH/too-big" "${EXTRA[@]}" >"$SCRATCH/too-big.log" 2>&1
+RC=$?
+check "above its size limit the bundle script fails (exit $RC)" test "$RC" -ne 0
+check "... saying so" grep -q "above the 10 MiB limit" "$SCRATCH/too-big.log"
+check "... and leaves no run.sh" test ! -e "$SCRATCH/too-big/run.sh"
+rm -rf "$SCRATCH/too-big"
 mkdir "$SCRATCH/elsewhere"
 cp -a "$SCRATCH/made" "$SCRATCH/elsewhere/gpu-bundle" && rm -rf "$SCRATCH/made"
 B="$SCRATCH/elsewhere/gpu-bundle"
