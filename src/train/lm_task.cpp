@@ -166,6 +166,7 @@ data::Tokenizer load_tokenizer(const Config& cfg, const data::DatasetManifest& m
 }
 
 std::unique_ptr<Task> make_lm_task(const Config& cfg, const Runtime& rt) {
+  if (cfg.data.synthetic.enabled()) return make_synthetic_lm_task(cfg, rt);
   return std::make_unique<LmTask>(cfg, rt);
 }
 

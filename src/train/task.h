@@ -114,5 +114,7 @@ std::unique_ptr<Task> make_lm_task(const Config& cfg, const Runtime& rt);
 std::unique_ptr<Task> make_mlm_task(const Config& cfg, const Runtime& rt);
 std::unique_ptr<Task> make_classify_task(const Config& cfg, const Runtime& rt);
 std::unique_ptr<Task> make_image_task(const Config& cfg, const Runtime& rt);
+// The lm task on data.synthetic (synthetic_task.cpp); make_lm_task picks it.
+std::unique_ptr<Task> make_synthetic_lm_task(const Config& cfg, const Runtime& rt);
 
 }  // namespace herd
