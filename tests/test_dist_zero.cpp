@@ -72,6 +72,7 @@ void check_sharded_step(int stage, int nproc) {
     EXPECT_LT(v["dp_vs_one"], 1e-12) << r;
     // m (and v) for this rank's slices only: 1/P of the parameters plus padding.
     EXPECT_LE(v["state_numel"], v["params"] / nproc + v["buckets"]) << r;
+    EXPECT_EQ(v["bucket_numel_held_after_backward"], 0) << r;  // released after reduce-scatter
     if (stage == 2) {
       EXPECT_EQ(v["grads_left_after_backward"], 0) << r;  // every .grad released
     } else {

@@ -168,7 +168,7 @@ void zero_check(const std::string& out_dir, int stage) {
   auto dopt = three_group_adamw(dp, rule), oopt = three_group_adamw(one, rule);
   const double clip = 0.05;
   double norm_diff = 0, first_norm = 0;
-  int64_t grads_left = 0;
+  int64_t grads_left = 0, buckets_held = -1;
   for (int step = 0; step < 4; ++step) {
     for (torch::optim::Optimizer* o : {static_cast<torch::optim::Optimizer*>(&zopt),
                                        static_cast<torch::optim::Optimizer*>(dopt.get()),
@@ -188,6 +188,7 @@ void zero_check(const std::string& out_dir, int stage) {
     zsync.wait();
     dsync.wait();
     grads_left = 0;
+    buckets_held = zsync.held_bucket_numel();
     for (auto& p : sharded.parameters()) grads_left += p.grad().defined();
     torch::mse_loss(one.forward(x), y).backward();
     for (auto& p : one.parameters())  // as data parallel: the unused parameter's grad is zero
@@ -221,8 +222,9 @@ void zero_check(const std::string& out_dir, int stage) {
   std::ofstream f(out_dir + "/rank" + std::to_string(world.rank()) + ".txt");
   f << "world " << W << "\nbuckets " << zsync.num_buckets() << "\nuneven_buckets " << uneven_buckets
     << "\nstraddling_params " << straddling << "\nparams " << numel << "\nstate_numel "
-    << zopt.state_numel() << "\ngrads_left_after_backward " << grads_left << "\nfirst_grad_norm "
-    << first_norm << "\nclip " << clip << "\nmax_norm_diff " << norm_diff << "\nzero_vs_one "
+    << zopt.state_numel() << "\ngrads_left_after_backward " << grads_left
+    << "\nbucket_numel_held_after_backward " << buckets_held << "\nfirst_grad_norm " << first_norm
+    << "\nclip " << clip << "\nmax_norm_diff " << norm_diff << "\nzero_vs_one "
     << max_param_diff(sharded, one) << "\nzero_vs_dp " << max_param_diff(sharded, dp)
     << "\ndp_vs_one " << max_param_diff(dp, one) << "\ngathered_state_vs_one " << state_diff
     << "\nmoved " << max_param_diff(sharded, start) << "\n";

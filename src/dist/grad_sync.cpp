@@ -70,6 +70,13 @@ int64_t GradSync::shard_numel(size_t b) const {
   return zero_ > 0 ? buckets_[b].padded / world_.size() : buckets_[b].padded;
 }
 
+int64_t GradSync::held_bucket_numel() const {
+  int64_t n = 0;
+  for (const auto& b : buckets_)
+    if (b.buffer.defined()) n += b.buffer.numel();
+  return n;
+}
+
 void GradSync::copy_in(Slot& s, const torch::Tensor& grad) {
   auto& b = buckets_[s.bucket];
   if (!b.buffer.defined()) {  // zero 1/2: the bucket's first gradient this micro-step

@@ -56,6 +56,8 @@ class GradSync {
   // This rank's slice of bucket b: [shard_begin, shard_begin + shard_numel).
   int64_t shard_numel(size_t b) const;
   int64_t shard_begin(size_t b) const { return world_.rank() * shard_numel(b); }
+  // Elements of full bucket buffers allocated now (zero 1/2: 0 between steps).
+  int64_t held_bucket_numel() const;
   // The averaged gradient of this rank's slice of bucket b (zero 1/2), after wait().
   torch::Tensor& grad_shard(size_t b) { return buckets_[b].grad_shard; }
 
