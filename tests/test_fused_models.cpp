@@ -64,14 +64,16 @@ const char* kGptModels[] = {
     "  tie_embeddings: false\n  mlp: squared_relu\n",
     "  vocab_size: 61\n  d_model: 16\n  n_layer: 3\n  n_head: 2\n  max_seq_len: 16\n"
     "  mixer: {type: hyena}\n  mlp: gelu_tanh\n",
-    // A hybrid: every long-convolution mixer (H3's shift and diagonal SSMs, Hyena, causal M2)
-    // beside Primer and attention, so each fused op of those blocks is on the loss's path.
-    "  vocab_size: 61\n  d_model: 16\n  n_layer: 5\n  n_head: 2\n  max_seq_len: 16\n"
+    // A hybrid: every long-convolution mixer (H3's shift and diagonal SSMs, Hyena, causal M2,
+    // S4D's zero-order-hold SSM) beside Primer and attention, so each fused op of those blocks
+    // is on the loss's path.
+    "  vocab_size: 61\n  d_model: 16\n  n_layer: 6\n  n_head: 2\n  max_seq_len: 16\n"
     "  mlp: squared_relu\n  mixer: {type: h3, d_state: 8}\n  layers:\n"
     "    - at: [1]\n      mixer: {type: hyena}\n"
     "    - at: [2]\n      mixer: {type: m2, bidirectional: false, residual_long_conv: true}\n"
     "    - at: [3]\n      mixer: {type: primer}\n"
-    "    - at: [4]\n      mixer: {type: attention}\n",
+    "    - at: [4]\n      mixer: {type: attention}\n"
+    "    - at: [5]\n      mixer: {type: s4d, d_state: 8}\n",
 };
 
 TEST(FusedModels, GptLossAndGradientsMatchWithFusedOpsOff) {
