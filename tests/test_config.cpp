@@ -220,6 +220,15 @@ TEST(ConfigSchema, EveryScalarKeyParsesAndDumps) {
     if (k.stacks == cfg::kVit || k.section == "data.augment")
       yaml = "model:\n  stack: vit\n  num_classes: 10\n  image_size: 28\n";
     if (k.path() == "model.mlp_nblocks") sets.push_back("model.mlp=m2_glu");
+    if (k.section == "data.synthetic" && k.name != "task") {  // under a task it applies to
+      const bool mqar =
+          k.name == "num_kv_pairs" || k.name == "power_a" || k.name == "random_non_queries";
+      sets.push_back(str("data.synthetic.task=", mqar                  ? "mqar"
+                                                 : k.name == "key_len" ? "passkey"
+                                                                       : "associative_recall"));
+      if (mqar) sets.push_back("data.synthetic.vocab_size=64");
+      if (k.name == "key_len") value = "3";
+    }
     if (k.path() == "model.mixer_residual") sets.push_back("model.stack=bert");
     if (k.path() == "task.mask_rate") sets.push_back("task.type=mlm");
     if (k.section == "task" && k.name.find("_f") != std::string::npos) {
