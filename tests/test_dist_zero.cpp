@@ -60,27 +60,27 @@ void check_sharded_step(int stage, int nproc) {
       << out;
   for (int r = 0; r < nproc; ++r) {
     auto v = read_values(dir + "/rank" + std::to_string(r) + ".txt");
-    ASSERT_EQ(v["world"], nproc) << r;
-    EXPECT_GE(v["buckets"], 3) << r;
-    EXPECT_GE(v["uneven_buckets"], 1) << r;     // padding in use
-    EXPECT_GE(v["straddling_params"], 1) << r;  // a parameter split between ranks
-    EXPECT_GT(v["first_grad_norm"], v["clip"]) << r;
-    EXPECT_GT(v["moved"], 1e-3) << r;
-    EXPECT_LT(v["max_norm_diff"], 1e-12) << r;
-    EXPECT_LT(v["zero_vs_one"], 1e-12) << r;
-    EXPECT_LT(v["zero_vs_dp"], 1e-12) << r;
-    EXPECT_LT(v["dp_vs_one"], 1e-12) << r;
+    ASSERT_EQ(v.at("world"), nproc) << r;
+    EXPECT_GE(v.at("buckets"), 3) << r;
+    EXPECT_GE(v.at("uneven_buckets"), 1) << r;     // padding in use
+    EXPECT_GE(v.at("straddling_params"), 1) << r;  // a parameter split between ranks
+    EXPECT_GT(v.at("first_grad_norm"), v.at("clip")) << r;
+    EXPECT_GT(v.at("moved"), 1e-3) << r;
+    EXPECT_LT(v.at("max_norm_diff"), 1e-12) << r;
+    EXPECT_LT(v.at("zero_vs_one"), 1e-12) << r;
+    EXPECT_LT(v.at("zero_vs_dp"), 1e-12) << r;
+    EXPECT_LT(v.at("dp_vs_one"), 1e-12) << r;
     // m (and v) for this rank's slices only: 1/P of the parameters plus padding.
-    EXPECT_LE(v["state_numel"], v["params"] / nproc + v["buckets"]) << r;
-    EXPECT_EQ(v["bucket_numel_held_after_backward"], 0) << r;  // released after reduce-scatter
+    EXPECT_LE(v.at("state_numel"), v.at("params") / nproc + v.at("buckets")) << r;
+    EXPECT_EQ(v.at("bucket_numel_held_after_backward"), 0) << r;  // released after reduce-scatter
     if (stage == 2) {
-      EXPECT_EQ(v["grads_left_after_backward"], 0) << r;  // every .grad released
+      EXPECT_EQ(v.at("grads_left_after_backward"), 0) << r;  // every .grad released
     } else {
-      EXPECT_GT(v["grads_left_after_backward"], 0) << r;
+      EXPECT_GT(v.at("grads_left_after_backward"), 0) << r;
     }
   }
   auto v0 = read_values(dir + "/rank0.txt");
-  EXPECT_LT(v0["gathered_state_vs_one"], 1e-12);
+  EXPECT_LT(v0.at("gathered_state_vs_one"), 1e-12);
 }
 
 TEST(DistZero, Stage1StepEqualsDataParallelAndOneProcess) {
