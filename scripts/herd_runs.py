@@ -51,16 +51,25 @@ def read_config(run_dir):
         return yaml.safe_load(f) or {}
 
 
-def statuses(parent):
-    """{run dir name: row of `herd runs list --tsv`} for the runs under parent."""
+def runs_list(parent):
+    """The rows of `herd runs list PARENT --tsv` (runs up to three levels under parent)."""
     if not os.path.isdir(parent):
-        return {}
+        return []
     out = subprocess.run([herd_binary(), "runs", "list", parent, "--tsv"], capture_output=True,
                          text=True)
     if out.returncode != 0:
         raise RuntimeError(f"herd runs list {parent}: {out.stderr.strip()}")
-    rows = csv.DictReader(io.StringIO(out.stdout), delimiter="\t")
-    return {os.path.basename(os.path.normpath(r["run"])): r for r in rows}
+    return list(csv.DictReader(io.StringIO(out.stdout), delimiter="\t"))
+
+
+def statuses(parent):
+    """{run dir name: row of `herd runs list --tsv`} for the runs under parent."""
+    return {os.path.basename(os.path.normpath(r["run"])): r for r in runs_list(parent)}
+
+
+def statuses_by_path(parent):
+    """{absolute run dir: status} for every run under parent, from one `herd runs list`."""
+    return {os.path.abspath(r["run"]): r["status"] for r in runs_list(parent)}
 
 
 def eval_metric(evals):
