@@ -113,11 +113,22 @@ def status(run_dir):
     return next(iter(rows.values()), {}).get("status", "missing")
 
 
-def flops_per_token(run_dir):
-    """Training FLOPs per token of a run's model, as `herd config check` counts them."""
+def model_counts(run_dir):
+    """(parameters, training FLOPs per token) of a run's model, as `herd config check` counts
+    them."""
     out = subprocess.run([herd_binary(), "config", "check", os.path.join(run_dir, "config.yaml")],
                          capture_output=True, text=True)
+    params = flops = None
     for line in out.stdout.splitlines():
+        if line.startswith("# parameters:"):
+            params = int(line.split(":")[1].split()[0])
         if line.startswith("# training FLOPs per token:"):
-            return float(line.split(":")[1].split()[0])
-    raise RuntimeError(f"herd config check {run_dir}/config.yaml: {out.stderr.strip()}")
+            flops = float(line.split(":")[1].split()[0])
+    if params is None or flops is None:
+        raise RuntimeError(f"herd config check {run_dir}/config.yaml: {out.stderr.strip()}")
+    return params, flops
+
+
+def flops_per_token(run_dir):
+    """Training FLOPs per token of a run's model, as `herd config check` counts them."""
+    return model_counts(run_dir)[1]

@@ -54,8 +54,9 @@ def cells(spec):
     return out
 
 
-def cell_name(suite, col, row, x):
-    return f"{suite}-{col}-{row}" + ("" if x is None else f"-{x}")
+def cell_name(spec, col, row, x):
+    """A cell's sweep name; runs_of shares another suite's runs (primer reuses lm's)."""
+    return f"{spec.get('runs_of', spec['name'])}-{col}-{row}" + ("" if x is None else f"-{x}")
 
 
 def cell_overrides(spec, col, row, x, quick):
@@ -74,7 +75,7 @@ def cell_overrides(spec, col, row, x, quick):
 
 def write_sweep(spec, col, row, x, seeds, quick, sweeps_dir):
     import yaml
-    name = cell_name(spec["name"], col, row, x)
+    name = cell_name(spec, col, row, x)
     doc = {
         "base": os.path.join(SCIENCE, spec["columns"][col]["base"]),
         "name": name,
@@ -92,12 +93,17 @@ def run_suite(spec, args):
     sweeps_dir = os.path.join(args.out, "sweeps")
     os.makedirs(sweeps_dir, exist_ok=True)
     sweep = os.path.join(herd_runs.ROOT, "scripts", "sweep.py")
+    if spec.get("prepare") and not args.report_only:
+        # The suite's data (Debian packages through the project's prepare scripts).
+        cmd = ["bash", os.path.join(herd_runs.ROOT, spec["prepare"])]
+        if subprocess.run(cmd).returncode != 0:
+            die(f"{spec['path']}: prepare {spec['prepare']} failed")
     parallel = str(spec.get("parallel", 2))
     failed = []
     start = time.time()
     done = herd_runs.statuses_by_path(args.out)
     for col, row, x in cells(spec):
-        name = cell_name(spec["name"], col, row, x)
+        name = cell_name(spec, col, row, x)
         runs = [os.path.join(args.out, name, f"seed-{s}") for s in range(1, args.seeds + 1)]
         if all(done.get(r) == "finished" for r in runs):
             # The sweep would skip them too; not starting it saves its config checks.
@@ -161,8 +167,7 @@ def main():
     page_dir = args.out if args.quick else os.path.join(herd_runs.ROOT, "docs")
     everything = {n: load_suite(n) for n in SUITES
                   if os.path.exists(os.path.join(SCIENCE, f"{n}.yaml"))}
-    page = reproduce_page.write(everything, args.out, page_dir,
-                                lambda s, c, r, x: cell_name(s, c, r, x), cells)
+    page = reproduce_page.write(everything, args.out, page_dir, cell_name, cells)
     print(f"reproduce: wrote {page}")
     if failed:
         print(f"reproduce: {len(failed)} cell(s) had failed runs: {', '.join(failed)}",
