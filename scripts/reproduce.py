@@ -10,6 +10,7 @@ is regenerated from every suite found under OUT; its plots go next to it under i
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -113,7 +114,12 @@ def run_suite(spec, args):
         path = write_sweep(spec, col, row, x, args.seeds, args.quick, sweeps_dir)
         cmd = [sys.executable, sweep, path, "--out", args.out, "--parallel", parallel]
         print(f"reproduce: {os.path.basename(path)}", flush=True)
-        rc = subprocess.run(cmd).returncode
+        # Ctrl-C reaches the sweep too: it stops its runs at a checkpoint and exits 130.
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            rc = subprocess.run(cmd).returncode
+        finally:
+            signal.signal(signal.SIGINT, previous)
         if rc == 130:
             die("stopped; run the same command again to resume")
         if rc != 0:
