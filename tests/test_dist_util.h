@@ -59,6 +59,16 @@ inline std::map<std::string, double> last_eval(const std::string& run_dir) {
   return out;
 }
 
+// The "name value" lines a dist-selftest rank wrote.
+inline std::map<std::string, double> read_values(const std::string& path) {
+  std::map<std::string, double> v;
+  std::ifstream in(path);
+  std::string k;
+  double x;
+  while (in >> k >> x) v[k] = x;
+  return v;
+}
+
 inline void expect_same_weights(const std::string& a_ck, const std::string& b_ck) {
   auto a = test::weights_of(a_ck), b = test::weights_of(b_ck);
   ASSERT_EQ(a.size(), b.size());

@@ -19,6 +19,7 @@ namespace {
 namespace fs = std::filesystem;
 using test::expect_same_weights;
 using test::metric_losses;
+using test::read_values;
 using test::write_config;
 
 // A global batch of 12 (3 micro-steps per rank on 2 ranks, 2 on 3 ranks) and clipping that
@@ -36,15 +37,6 @@ std::string herd_args(const std::string& cfg, const std::string& run_dir, int np
 TrainResult train_one(const std::string& cfg, const std::string& run_dir,
                       const std::string& resume = "", int64_t stop_after = 0) {
   return train(load_config(cfg, kOverrides), {run_dir, resume, stop_after, true});
-}
-
-std::map<std::string, double> read_values(const std::string& path) {
-  std::map<std::string, double> v;
-  std::ifstream in(path);
-  std::string k;
-  double x;
-  while (in >> k >> x) v[k] = x;
-  return v;
 }
 
 // dist-selftest zero: every rank's ZeRO parameters, plain data parallel's and one process's

@@ -23,6 +23,7 @@ torch::Tensor AttentionImpl::project_qkv(const torch::Tensor& x) {
 
 torch::Tensor AttentionImpl::attend(const torch::Tensor& q, const torch::Tensor& k,
                                     const torch::Tensor& v, const torch::Tensor& pad) {
+  if (split_parts() > 1) return attend_shard(q, k, v, pad);
   const int64_t B = q.size(0), L = q.size(1), dh = d_model / n_head;
   auto heads = [&](const torch::Tensor& t) { return t.view({B, L, n_head, dh}).transpose(1, 2); };
   // Scale 1/sqrt(d_head) (SDPA's default), causal mask when the stack is causal. Right pads
@@ -32,6 +33,39 @@ torch::Tensor AttentionImpl::attend(const torch::Tensor& q, const torch::Tensor&
   auto o = at::scaled_dot_product_attention(heads(q), heads(k), heads(v), keep,
                                             /*dropout_p=*/is_training() ? dropout : 0.0,
                                             /*is_causal=*/causal);
+  return out_proj(o.transpose(1, 2).reshape({B, L, d_model}));
+}
+
+torch::Tensor AttentionImpl::attend_shard(const torch::Tensor& q, const torch::Tensor& k,
+                                          const torch::Tensor& v, const torch::Tensor& pad) {
+  HERD_CHECK(!pad.defined(), "attention: padded batches are not split (train.context_parallel)");
+  const int64_t B = q.size(0), L = q.size(1), dh = d_model / n_head, C = split_parts();
+  const double p = is_training() ? dropout : 0.0;
+  if (n_head % C == 0) {
+    // Heads split: [B, L/C, D] -> [B, dh, H, L/C] (heads as channels) -> H/C heads over all
+    // L positions, attended whole, and back.
+    auto heads = [&](const torch::Tensor& t) {
+      auto channels = t.view({B, L, n_head, dh}).permute({0, 3, 2, 1});
+      return gather_positions(channels).permute({0, 2, 3, 1});  // [B, H/C, L, dh]
+    };
+    auto o = at::scaled_dot_product_attention(heads(q), heads(k), heads(v), {}, p, causal);
+    o = scatter_positions(o.permute({0, 3, 1, 2}));  // [B, dh, H, L/C]
+    return out_proj(o.permute({0, 3, 2, 1}).reshape({B, L, d_model}));
+  }
+  // Heads that do not split: every position's keys and values, this shard's queries.
+  const int64_t Lg = L * C, first = position_offset(L);
+  auto whole = [&](const torch::Tensor& t) {
+    return all_positions(t.transpose(1, 2)).transpose(1, 2);  // [B, L*C, D]
+  };
+  auto heads = [&](const torch::Tensor& t, int64_t n) {
+    return t.reshape({B, n, n_head, dh}).transpose(1, 2);
+  };
+  std::optional<torch::Tensor> mask;  // query i (global first + i) sees keys <= first + i
+  if (causal)
+    mask = torch::arange(Lg, q.options().dtype(torch::kLong)).unsqueeze(0) <=
+           (torch::arange(L, q.options().dtype(torch::kLong)) + first).unsqueeze(1);
+  auto o = at::scaled_dot_product_attention(heads(q, L), heads(whole(k), Lg), heads(whole(v), Lg),
+                                            mask, p, false);
   return out_proj(o.transpose(1, 2).reshape({B, L, d_model}));
 }
 

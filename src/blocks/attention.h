@@ -23,6 +23,11 @@ class AttentionImpl : public SequenceMixerImpl {
   torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                        const torch::Tensor& pad = {});
   torch::Tensor project_qkv(const torch::Tensor& x);  // [B, L, 3D]
+  // attend() on a shard of the positions (context parallel, blocks/sequence_split.h): heads
+  // split by all-to-all when n_head divides among the shards, else keys and values gathered.
+  torch::Tensor attend_shard(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                             const torch::Tensor& pad);
+  std::string context_parallel_refusal(int64_t, int64_t) const override { return ""; }
   // Causal generation: a KV cache; step() attends the new positions to every cached one.
   std::shared_ptr<MixerCache> allocate_cache(int64_t batch, int64_t max_len,
                                              const torch::TensorOptions& options) override;

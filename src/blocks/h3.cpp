@@ -30,29 +30,45 @@ H3Impl::H3Impl(const H3Options& o) : options(o) {
 
 torch::Tensor H3Impl::forward(const torch::Tensor& u) {
   check_mixer_input("h3", u, options.d_model, options.l_max);
-  const int64_t B = u.size(0), L = u.size(1), hd = options.head_dim, H = options.d_model / hd;
-  auto q = q_proj(u).transpose(1, 2);  // (B, D, L)
+  // Context parallel (blocks/sequence_split.h): u holds a shard of Ls positions; after the shift
+  // SSM q, k, v go to H/C heads over all L positions, and the output back to the shard.
+  const int64_t B = u.size(0), Ls = u.size(1), L = global_length(Ls), hd = options.head_dim,
+                H = options.d_model / hd, Hl = H / split_parts();
+  auto q = q_proj(u).transpose(1, 2);  // (B, D, Ls)
   auto k = k_proj(u).transpose(1, 2);
   auto v = v_proj(u).transpose(1, 2);
   k = shift_conv(k);
-  auto Kd = kernel(L);  // (H, L)
+  q = gather_positions(q), k = gather_positions(k), v = gather_positions(v);  // (B, Hl*hd, L)
+  auto Kd = local_channels(kernel(L), 0);                                     // (Hl, L)
+  auto Dl = local_channels(D, 0);
   torch::Tensor y;
   if (hd == 1) {
-    y = ops::long_conv({k, Kd, D, v, q});  // (k v) conv Kd + D (k v), gated by q
+    y = scatter_positions(
+        ops::long_conv({k, Kd, Dl, v, q}));  // (k v) conv Kd + D (k v), gated by q
   } else {
     // kv[b, d1, d2, h, l] = k[h*hd+d1] v[h*hd+d2]: the SSM runs over h for every (d1, d2).
-    auto kv = (k.reshape({B, H, hd, 1, L}) * v.reshape({B, H, 1, hd, L})).permute({0, 2, 3, 1, 4});
-    auto yh = ops::fft_conv(kv, Kd, D);
-    auto qh = q.reshape({B, H, hd, L}).transpose(1, 2).unsqueeze(2);  // (B, d1, 1, H, L)
-    y = (yh * qh).sum(1).reshape({B, hd * H, L});                     // channel d2*H + h
+    auto kv =
+        (k.reshape({B, Hl, hd, 1, L}) * v.reshape({B, Hl, 1, hd, L})).permute({0, 2, 3, 1, 4});
+    auto yh = ops::fft_conv(kv, Kd, Dl);
+    auto qh = q.reshape({B, Hl, hd, L}).transpose(1, 2).unsqueeze(2);  // (B, d1, 1, Hl, L)
+    y = scatter_positions((yh * qh).sum(1)).reshape({B, hd * H, Ls});  // channel d2*H + h
   }
   return output_linear(y.transpose(1, 2));
 }
 
 torch::Tensor H3Impl::shift_conv(const torch::Tensor& k) {
   // Taps j >= N of the shift kernel are zero; the long conv of only N taps is the same sum.
-  const int64_t L = k.size(-1), N = options.d_state;
-  return ops::long_conv({k, ssm_k_kernel(std::min(N, L)), ssm_k_D});
+  const int64_t Ls = k.size(-1), N = std::min(options.d_state, global_length(Ls));
+  if (split_parts() == 1) return ops::long_conv({k, ssm_k_kernel(N), ssm_k_D});
+  // A shard: the previous shard's last N-1 positions in front, their outputs dropped.
+  return ops::long_conv({shard_halo(k, N - 1), ssm_k_kernel(N), ssm_k_D}).narrow(-1, N - 1, Ls);
+}
+
+std::string H3Impl::context_parallel_refusal(int64_t parts, int64_t shard_length) const {
+  auto why = channel_split_refusal("d_model / head_dim (heads)", options.d_model / options.head_dim,
+                                   parts);
+  if (why.empty()) why = halo_refusal("d_state (shift SSM)", options.d_state - 1, shard_length);
+  return why;
 }
 
 std::shared_ptr<MixerCache> H3Impl::allocate_cache(int64_t batch, int64_t max_len,

@@ -42,6 +42,7 @@ class H3Impl : public SequenceMixerImpl {
   // Group "ssm": the shift kernel's B and the diagonal kernel's log_dt, B, A (safari registers
   // exactly these with their own lr and no weight decay; C and the skips D stay default).
   std::vector<ParamGroupTag> param_group_tags() const override;
+  std::string context_parallel_refusal(int64_t parts, int64_t shard_length) const override;
   // longconv(k; K_shift, ssm_k_D) for k (B, D, L): the shift kernel has only d_state nonzero
   // taps, so the convolution takes just those (an FFT of length L + N - 1, not 2L).
   torch::Tensor shift_conv(const torch::Tensor& k);

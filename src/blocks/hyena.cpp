@@ -34,13 +34,16 @@ HyenaImpl::HyenaImpl(const HyenaOptions& o) : options(o) {
 torch::Tensor HyenaImpl::forward(const torch::Tensor& u) {
   const int64_t D = options.d_model, N = options.order;
   check_mixer_input("hyena", u, D, options.l_max);
-  const int64_t L = u.size(1);
-  auto z = in_proj(u).transpose(1, 2);  // (B, (N+1)D, L): chunks x0, .., x_{N-1}, v
-  z = ops::short_conv(z, short_filter->weight, short_filter->bias);
-  auto x = z.split(D, 1);
+  // Context parallel (blocks/sequence_split.h): u holds a shard of the positions; after the
+  // short conv every chunk goes to D/C channels over all L positions, and back at the end.
+  const int64_t L = global_length(u.size(1)), Dl = D / split_parts();
+  auto z = in_proj(u).transpose(1, 2);  // (B, (N+1)D, L/C): chunks x0, .., x_{N-1}, v
+  z = split_short_conv(z, short_filter->weight, short_filter->bias);
+  if (split_parts() > 1) z = gather_positions(z.unflatten(1, {N + 1, D})).flatten(1, 2);
+  auto x = z.split(Dl, 1);
   // Filter channel d*(N-1)+o serves recurrence step o; the skip term uses the same layout.
-  auto k = filter_fn->filter(L).reshape({D, N - 1, L});
-  auto skip = filter_fn->bias.view({D, N - 1});
+  auto k = local_channels(filter_fn->filter(L).reshape({D, N - 1, L}), 0);
+  auto skip = local_channels(filter_fn->bias.view({D, N - 1}), 0);
   // Step o gates its input with x_{N-1-o}; the last step's output is gated with x0. Each
   // step is one fused op (ops/long_conv.h), whose output the projection reads as [B, L, D].
   // With dropout the gate is applied (and dropped) before the op, which then convolves as is.
@@ -54,7 +57,14 @@ torch::Tensor HyenaImpl::forward(const torch::Tensor& u) {
     else
       v = ops::long_conv({v, k.select(1, o), skip.select(1, o), x[N - 1 - o], post});
   }
-  return out_proj(v.transpose(1, 2));
+  return out_proj(scatter_positions(v).transpose(1, 2));
+}
+
+std::string HyenaImpl::context_parallel_refusal(int64_t parts, int64_t shard_length) const {
+  auto why = channel_split_refusal("d_model", options.d_model, parts);
+  if (why.empty())
+    why = halo_refusal("short_filter_order", options.short_filter_order - 1, shard_length);
+  return why;
 }
 
 std::vector<ParamGroupTag> HyenaImpl::param_group_tags() const {

@@ -45,6 +45,7 @@ class HyenaImpl : public SequenceMixerImpl {
                                              const torch::TensorOptions& options) override;
   torch::Tensor step(const torch::Tensor& u, MixerCache& cache) override;
   std::vector<ParamGroupTag> param_group_tags() const override;
+  std::string context_parallel_refusal(int64_t parts, int64_t shard_length) const override;
 
   HyenaOptions options;
   torch::nn::Linear in_proj{nullptr}, out_proj{nullptr};  // D -> (N+1)D, D -> D

@@ -1,12 +1,15 @@
 #include "blocks/long_conv_common.h"
 
+#include "ops/short_conv.h"
+
 namespace herd {
 
 void check_mixer_input(const char* block, const torch::Tensor& u, int64_t d_model, int64_t l_max) {
   HERD_CHECK(u.dim() == 3 && u.size(2) == d_model, block,
              ": input must be [B, L, d_model=", d_model, "], got ", u.sizes());
-  HERD_CHECK(u.size(1) >= 1 && u.size(1) <= l_max, block, ": sequence length must be in [1, ",
-             l_max, "] (max_seq_len), got ", u.size(1));
+  const int64_t L = global_length(u.size(1));  // a shard's under context parallelism
+  HERD_CHECK(u.size(1) >= 1 && L <= l_max, block, ": sequence length must be in [1, ", l_max,
+             "] (max_seq_len), got ", L);
 }
 
 void require_causal(const MixerContext& ctx, const cfg::ConfigMap& opt, const char* block) {
@@ -41,6 +44,24 @@ std::vector<ParamGroupTag> ssm_group_tags(const std::vector<std::string>& prefix
     tags.push_back(t);
   }
   return tags;
+}
+
+torch::Tensor split_short_conv(const torch::Tensor& x, const torch::Tensor& weight,
+                               const torch::Tensor& bias) {
+  if (split_parts() == 1) return ops::short_conv(x, weight, bias);
+  const int64_t reach = weight.size(-1) - 1, L = x.size(-1);
+  return ops::short_conv(shard_halo(x, reach), weight, bias).narrow(-1, reach, L);
+}
+
+std::string channel_split_refusal(const char* what, int64_t channels, int64_t parts) {
+  if (channels % parts == 0) return "";
+  return str(what, " ", channels, " does not split into ", parts, " channel groups");
+}
+
+std::string halo_refusal(const char* what, int64_t reach, int64_t shard_length) {
+  if (reach <= shard_length) return "";
+  return str(what, " reaches ", reach, " positions back, past a shard of ", shard_length,
+             " (fewer shards or longer sequences)");
 }
 
 }  // namespace herd

@@ -30,4 +30,15 @@ void read_ssm_options(cfg::ConfigMap& opt, int64_t& d_state, double& dt_min, dou
 std::vector<ParamGroupTag> ssm_group_tags(const std::vector<std::string>& prefixes,
                                           std::optional<double> ssm_lr);
 
+// ops::short_conv of a shard (blocks/sequence_split.h): the previous shard's last K-1 positions
+// in front, their outputs dropped; ops::short_conv itself without a split.
+torch::Tensor split_short_conv(const torch::Tensor& x, const torch::Tensor& weight,
+                               const torch::Tensor& bias = {});
+
+// The reasons a block refuses context parallelism (SequenceMixerImpl::context_parallel_refusal),
+// "" when there is none: `channels` not splitting into `parts` groups; a filter reaching `reach`
+// positions back across a shard of shard_length positions.
+std::string channel_split_refusal(const char* what, int64_t channels, int64_t parts);
+std::string halo_refusal(const char* what, int64_t reach, int64_t shard_length);
+
 }  // namespace herd

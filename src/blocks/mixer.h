@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "blocks/inference.h"
+#include "blocks/sequence_split.h"
 #include "config/node.h"
 
 namespace herd {
@@ -59,6 +60,13 @@ class SequenceMixerImpl : public torch::nn::Module {
   virtual std::shared_ptr<MixerCache> allocate_cache(int64_t batch, int64_t max_len,
                                                      const torch::TensorOptions& options);
   virtual torch::Tensor step(const torch::Tensor& x, MixerCache& cache);
+  // Context parallelism (blocks/sequence_split.h): "" when forward() and backward() run on
+  // shards of shard_length positions split over `parts` processes, else why not ("d_model 30
+  // does not split into 4 channel groups"). The default: the block has no such path.
+  virtual std::string context_parallel_refusal(int64_t parts, int64_t shard_length) const {
+    (void)parts, (void)shard_length;
+    return "has no context-parallel path";
+  }
   // The block's own optimizer groups (none: every parameter takes the stack's defaults).
   virtual std::vector<ParamGroupTag> param_group_tags() const { return {}; }
 };

@@ -36,8 +36,10 @@ MonarchMixerImpl::MonarchMixerImpl(const MonarchMixerOptions& o) : options(o) {
 torch::Tensor MonarchMixerImpl::long_conv(ops::ImplicitFilter& f, const torch::Tensor& x,
                                           const torch::Tensor& pre, const torch::Tensor& post,
                                           int64_t L) {
-  return ops::long_conv({x, f->filter(L), f->bias, pre, post,
-                         options.bidirectional ? f->filter_rev(L) : torch::Tensor()});
+  // Context parallel: the filters of every position, this shard's channels' rows.
+  return ops::long_conv(
+      {x, local_channels(f->filter(L), 0), local_channels(f->bias, 0), pre, post,
+       options.bidirectional ? local_channels(f->filter_rev(L), 0) : torch::Tensor()});
 }
 
 torch::Tensor MonarchMixerImpl::forward(const torch::Tensor& u) {
@@ -51,18 +53,23 @@ torch::Tensor MonarchMixerImpl::forward_padded(const torch::Tensor& u, const tor
 torch::Tensor MonarchMixerImpl::mix(const torch::Tensor& u, const torch::Tensor& keep) {
   const int64_t D = options.d_model;
   check_mixer_input("m2", u, D, options.l_max);
-  const int64_t L = u.size(1);
-  auto z = in_linear(u).transpose(1, 2);  // (B, 3D, L): chunks x1, x2, v
-  z = ops::short_conv(z, short_filter->weight, short_filter->bias);
-  auto x = z.split(D, 1);
+  // Context parallel (blocks/sequence_split.h): u holds a shard of the positions; after the
+  // short conv the chunks go to D/C channels over all L positions, and back at the end.
+  const int64_t L = global_length(u.size(1)), C = split_parts();
+  HERD_CHECK(!keep.defined() || C == 1,
+             "m2: padded batches are not split (train.context_parallel)");
+  auto z = in_linear(u).transpose(1, 2);  // (B, 3D, L/C): chunks x1, x2, v
+  z = split_short_conv(z, short_filter->weight, short_filter->bias);
+  if (C > 1) z = gather_positions(z.unflatten(1, {3, D})).flatten(1, 2);
+  auto x = z.split(D / C, 1);
   // (x[2] x[0]) conv, gated by x[1]; with pads, x[0] zeroed there zeroes the product.
   auto y = long_conv(filter_fn, x[2], keep.defined() ? x[0] * keep : x[0], x[1], L);
   // The residual long conv reads the block input itself and is added after the x2 gate.
   if (filter_fn2) {
-    auto ut = u.transpose(1, 2);
+    auto ut = gather_positions(u.transpose(1, 2));
     y = y + long_conv(filter_fn2, keep.defined() ? ut * keep : ut, {}, {}, L);
   }
-  return out_linear(y.transpose(1, 2));
+  return out_linear(scatter_positions(y).transpose(1, 2));
 }
 
 std::shared_ptr<MixerCache> MonarchMixerImpl::allocate_cache(int64_t batch, int64_t max_len,
@@ -93,6 +100,13 @@ torch::Tensor MonarchMixerImpl::step(const torch::Tensor& u, MixerCache& cache) 
   return out_linear(y.transpose(1, 2));
 }
 
+std::string MonarchMixerImpl::context_parallel_refusal(int64_t parts, int64_t shard_length) const {
+  auto why = channel_split_refusal("d_model", options.d_model, parts);
+  if (why.empty())
+    why = halo_refusal("short_filter_order", options.short_filter_order - 1, shard_length);
+  return why;
+}
+
 std::vector<ParamGroupTag> MonarchMixerImpl::param_group_tags() const {
   std::vector<ParamGroupTag> tags;
   for (const char* f : {"filter_fn.", "filter_fn2."}) {
@@ -100,8 +114,8 @@ std::vector<ParamGroupTag> MonarchMixerImpl::param_group_tags() const {
     tags.push_back({"filter", std::string(f) + "implicit_filter.", options.filter_lr, std::nullopt,
                     options.filter_wd, option_if_set(set, "filter_lr"),
                     option_if_set(set, "filter_wd")});
-    tags.push_back({"pos_emb", std::string(f) + "pos_emb.z", options.lr_pos_emb, std::nullopt,
-                    0.0, option_if_set(set, "lr_pos_emb"), ""});
+    tags.push_back({"pos_emb", std::string(f) + "pos_emb.z", options.lr_pos_emb, std::nullopt, 0.0,
+                    option_if_set(set, "lr_pos_emb"), ""});
   }
   return tags;
 }

@@ -52,6 +52,7 @@ class MonarchMixerImpl : public SequenceMixerImpl {
                                              const torch::TensorOptions& options) override;
   torch::Tensor step(const torch::Tensor& u, MixerCache& cache) override;
   std::vector<ParamGroupTag> param_group_tags() const override;
+  std::string context_parallel_refusal(int64_t parts, int64_t shard_length) const override;
 
   MonarchMixerOptions options;
   ops::ImplicitFilter filter_fn{nullptr}, filter_fn2{nullptr};  // filter_fn2: residual conv

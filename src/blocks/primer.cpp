@@ -1,5 +1,6 @@
 #include "blocks/primer.h"
 
+#include "blocks/long_conv_common.h"
 #include "ops/short_conv.h"
 
 namespace herd {
@@ -45,12 +46,16 @@ torch::Tensor PrimerMDHAImpl::forward_padded(const torch::Tensor& x, const torch
 }
 
 torch::Tensor PrimerMDHAImpl::dconv(const torch::Tensor& qkv) {
-  if (causal) return ops::short_conv(qkv, dconv_weight());
+  // Context parallel: a shard's neighbours' edge positions stand in for the zeros.
+  if (causal) return split_short_conv(qkv, dconv_weight());
   // Bidirectional: centred taps, (K-1)/2 zeros before the sequence and K-1-(K-1)/2 after.
   const int64_t left = (dconv_width - 1) / 2, right = dconv_width - 1 - left, zero = 0, one = 1;
-  return torch::conv1d(torch::constant_pad_nd(qkv, {left, right}), dconv_weight(), {},
-                       at::IntArrayRef(one), at::IntArrayRef(zero), at::IntArrayRef(one),
-                       qkv.size(1));
+  return torch::conv1d(shard_halo(qkv, left, right), dconv_weight(), {}, at::IntArrayRef(one),
+                       at::IntArrayRef(zero), at::IntArrayRef(one), qkv.size(1));
+}
+
+std::string PrimerMDHAImpl::context_parallel_refusal(int64_t, int64_t shard_length) const {
+  return halo_refusal("dconv_width", causal ? dconv_width - 1 : dconv_width / 2, shard_length);
 }
 
 torch::Tensor PrimerMDHAImpl::dconv_weight() const {

@@ -23,6 +23,7 @@ class PrimerMDHAImpl : public AttentionImpl {
   std::shared_ptr<MixerCache> allocate_cache(int64_t batch, int64_t max_len,
                                              const torch::TensorOptions& options) override;
   torch::Tensor step(const torch::Tensor& x, MixerCache& cache) override;
+  std::string context_parallel_refusal(int64_t parts, int64_t shard_length) const override;
   torch::Tensor dconv_weight() const;  // (3D, 1, K): q; k; v filters, as the packed projection
   // The depthwise convs on the packed [B, 3D, L] projection: causal, or centred when !causal.
   torch::Tensor dconv(const torch::Tensor& qkv);

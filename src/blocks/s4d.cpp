@@ -17,8 +17,15 @@ S4DImpl::S4DImpl(const S4DOptions& o) : options(o) {
 
 torch::Tensor S4DImpl::forward(const torch::Tensor& u) {
   check_mixer_input("s4d", u, options.d_model, options.l_max);
-  auto y = ops::long_conv({u.transpose(1, 2), kernel(u.size(1)), D[0]});  // (B, H, L)
-  return output_linear(torch::gelu(y).transpose(1, 2));
+  // Context parallel (blocks/sequence_split.h): H/C channels over all L positions, and back.
+  const int64_t L = global_length(u.size(1));
+  auto y = ops::long_conv({gather_positions(u.transpose(1, 2)), local_channels(kernel(L), 0),
+                           local_channels(D[0], 0)});  // (B, H/C, L)
+  return output_linear(scatter_positions(torch::gelu(y)).transpose(1, 2));
+}
+
+std::string S4DImpl::context_parallel_refusal(int64_t parts, int64_t) const {
+  return channel_split_refusal("d_model", options.d_model, parts);
 }
 
 std::shared_ptr<MixerCache> S4DImpl::allocate_cache(int64_t batch, int64_t max_len,

@@ -37,6 +37,7 @@ class S4DImpl : public SequenceMixerImpl {
   // Group "ssm": kernel.log_dt, kernel.log_w_real, kernel.w_imag (safari's `register(...,
   // lr, 0.0)`); kernel.C, D and output_linear stay in the stack's groups.
   std::vector<ParamGroupTag> param_group_tags() const override;
+  std::string context_parallel_refusal(int64_t parts, int64_t shard_length) const override;
 
   S4DOptions options;
   torch::Tensor D;                 // (1, H) skip, init randn (the reference's channels row)

@@ -1,7 +1,7 @@
 // herd dist-selftest (hidden): checks of src/dist that need several real processes, run by the
 // test suite as `herd dist-selftest grad-sync --out DIR --nproc-per-node 2` (and `zero
-// --stage 1|2`). Each rank writes DIR/rank<R>.txt with what it measured; the tests assert on
-// those numbers.
+// --stage 1|2`, `context`). Each rank writes DIR/rank<R>.txt with what it measured; the tests
+// assert on those numbers.
 #include <fstream>
 #include <functional>
 
@@ -233,6 +233,8 @@ void zero_check(const std::string& out_dir, int stage) {
 
 }  // namespace
 
+void context_parallel_check(const std::string& out_dir);  // dist_selftest_context.cpp
+
 void add_dist_selftest(CLI::App& app) {
   auto* cmd = app.add_subcommand("dist-selftest", "Multi-process checks of src/dist (tests)");
   cmd->group("");  // hidden from --help
@@ -261,6 +263,8 @@ void add_dist_selftest(CLI::App& app) {
       [](const Args& a) { zero_check(a.out, a.stage); })
       ->add_option("--stage", args->stage, "ZeRO stage, 1 or 2")
       ->check(CLI::Range(1, 2));
+  add("context", "Context-parallel blocks and models vs the unsplit run",
+      [](const Args& a) { context_parallel_check(a.out); });
 }
 
 }  // namespace herd::cli

@@ -69,10 +69,16 @@ void add_train(CLI::App& app) {
         o.run_dir.empty() ? (fs::path("runs") / fs::path(cfg.source).stem()).string() : o.run_dir,
         o);
     if (args->nproc > 0) {
-      if (cfg.train.batch_size % args->nproc != 0)
+      const int64_t C = cfg.train.context_parallel;  // ranks sharing each sequence
+      if (args->nproc % C != 0)
+        throw Error(str(cfg.source, " train.context_parallel: ", C,
+                        " does not divide --nproc-per-node ", args->nproc,
+                        " (ranks = data parallel x context parallel)"));
+      if (cfg.train.batch_size % (args->nproc / C) != 0)
         throw Error(str(cfg.source, " train.batch_size: ", cfg.train.batch_size,
-                        " does not divide among --nproc-per-node ", args->nproc,
-                        " ranks (it is the global batch, split evenly)"));
+                        " does not divide among --nproc-per-node ", args->nproc, " ranks",
+                        C > 1 ? str(" / train.context_parallel ", C) : std::string(),
+                        " (it is the global batch, split evenly)"));
       dist::LaunchOptions lo;
       lo.nproc = args->nproc;
       lo.args = dist::own_args_without("--nproc-per-node");
@@ -168,7 +174,7 @@ void add_config(CLI::App& app) {
               << " (6 x matmul params + 12 x attn layers x T x D)\n"
               << std::defaultfloat
               << describe_param_groups(plan_param_groups(*model, cfg.optimizer, cfg.source),
-                                           cfg.optimizer);
+                                       cfg.optimizer);
   });
   add_config_docs(*cmd);
 }

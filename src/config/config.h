@@ -175,6 +175,9 @@ struct TrainConfig {
   // 0: every rank keeps all optimizer state; 1: AdamW's m, v sharded (ZeRO-1); 2: the
   // averaged gradients too (ZeRO-2). See src/dist/zero.h.
   int64_t zero = 0;
+  // Context parallelism: C consecutive ranks share each sequence, one contiguous 1/C of its
+  // positions each (world = data parallel x C). See src/dist/context_parallel.h.
+  int64_t context_parallel = 1;
 };
 
 struct CheckpointConfig {

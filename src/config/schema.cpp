@@ -263,6 +263,10 @@ std::vector<KeySpec> build_keys() {
         "optimizer sharding over ranks: 0 off, 1 AdamW state (ZeRO-1), 2 also gradients (ZeRO-2)")
           .min(0)
           .max(2),
+      K("train", "context_parallel", HERD_FIELD(train.context_parallel),
+        "ranks sharing each sequence, each holding 1/C of its positions; divides the world size")
+          .min(1)
+          .max(4096),
       // checkpoint, logging
       K("checkpoint", "every", HERD_FIELD(checkpoint.every), "steps between checkpoints; 0: end")
           .min(0),

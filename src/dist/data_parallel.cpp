@@ -23,6 +23,11 @@ DataParallel::DataParallel(const Config& cfg, const DistEnv& env)
   o.timeout_s = t.dist_timeout_s;
   o.device = requested_device(t);
   world_ = std::make_unique<World>(env, o);
+  context_parts_ = static_cast<int>(t.context_parallel);
+  HERD_CHECK(context_parts_ >= 1 && size() % context_parts_ == 0, cfg.source,
+             " train.context_parallel: ", context_parts_, " does not divide the world size ",
+             size(), " (ranks = data parallel x context parallel)");
+  if (context_parts_ > 1) context_ = std::make_unique<ContextGroup>(*world_, context_parts_);
 }
 
 torch::Device DataParallel::device(torch::Device requested) const {
@@ -30,9 +35,13 @@ torch::Device DataParallel::device(torch::Device requested) const {
 }
 
 int64_t DataParallel::local_batch(int64_t global_batch, const std::string& source) const {
-  HERD_CHECK(global_batch % size() == 0, source, " train.batch_size: ", global_batch,
-             " does not divide among ", size(), " ranks (the global batch is split evenly)");
-  return global_batch / size();
+  HERD_CHECK(global_batch % data_size() == 0, source, " train.batch_size: ", global_batch,
+             " does not divide among ", data_size(),
+             context_parts_ > 1 ? str(" data-parallel ranks (", size(),
+                                      " ranks / train.context_parallel ", context_parts_, ")")
+                                : std::string(" ranks"),
+             " (the global batch is split evenly)");
+  return global_batch / data_size();
 }
 
 void DataParallel::setup(torch::nn::Module& model) {

@@ -5,7 +5,8 @@
 //   rt.device = dp.device(rt.device);           // cuda:LOCAL_RANK under NCCL
 //   dp.setup(*model);                           // after building/loading: rank 0's weights
 //   opt = dp.shard_optimizer(std::move(opt), lrs);  // train.zero 1/2: this rank's slice
-//   batch = loader.next_batch(B, dp.rank(), dp.size());
+//   batch = loader.next_batch(B, dp.data_rank(), dp.data_size());  // + this rank's positions
+//   SequenceSplitScope split(dp.context());     // train.context_parallel: around forward+backward
 //   dp.before_backward(m + 1 == accum);         // all-reduce only on the last micro-step
 //   dp.after_backward(step);                    // averaged grads in .grad
 //   loss = dp.mean(loss);  if (dp.is_main()) save(); dp.barrier("checkpoint");
@@ -17,6 +18,7 @@
 #include <string>
 
 #include "config/config.h"
+#include "dist/context_parallel.h"
 #include "dist/grad_sync.h"
 #include "dist/world.h"
 #include "dist/zero.h"
@@ -34,7 +36,13 @@ class DataParallel {
   World& world() { return *world_; }
   // This rank's device: `requested` with the CUDA index set to the local rank.
   torch::Device device(torch::Device requested) const;
-  // The per-rank share of a global batch; throws when it does not divide.
+  // train.context_parallel C: the data-parallel rank and size (rank / C, size / C), whose rows
+  // this rank's context group shares; C = 1: rank() and size().
+  int data_rank() const { return rank() / context_parts_; }
+  int data_size() const { return size() / context_parts_; }
+  // The split every block sees during a training step (SequenceSplitScope), null for C = 1.
+  const SequenceSplit* context() const { return context_.get(); }
+  // The per-data-parallel-rank share of a global batch; throws when it does not divide.
   int64_t local_batch(int64_t global_batch, const std::string& source) const;
 
   // Broadcasts rank 0's parameters and buffers and hooks gradient synchronisation.
@@ -57,6 +65,8 @@ class DataParallel {
 
  private:
   std::unique_ptr<World> world_;
+  std::unique_ptr<ContextGroup> context_;
+  int context_parts_ = 1;
   std::unique_ptr<GradSync> sync_;
   torch::nn::Module* model_ = nullptr;
   double bucket_cap_mb_;

@@ -34,7 +34,8 @@ World::World(const DistEnv& env, const WorldOptions& o) : env_(env), timeout_s_(
   if (device_.is_cuda() && torch::cuda::device_count() > 0)
     device_ = torch::Device(
         torch::kCUDA, static_cast<c10::DeviceIndex>(env_.local_rank % torch::cuda::device_count()));
-  if (!distributed()) return;
+  grouped_ = env_.world_size > 1 || o.backend == "nccl";
+  if (!grouped_) return;
   backend_name_ = o.backend == "auto" ? (device_.is_cuda() ? "nccl" : "gloo") : o.backend;
   HERD_CHECK(backend_name_ == "gloo" || backend_name_ == "nccl",
              "train.backend: expected auto, nccl or gloo, got \"", o.backend, "\"");
@@ -43,7 +44,8 @@ World::World(const DistEnv& env, const WorldOptions& o) : env_(env), timeout_s_(
              device_.str());
   const auto timeout = milliseconds(static_cast<int64_t>(timeout_s_ * 1000));
   c10d::TCPStoreOptions so;
-  so.port = static_cast<uint16_t>(env_.master_port);
+  // A lone process (NCCL world of one) hosts its store on any free port.
+  so.port = static_cast<uint16_t>(env_.world_size == 1 && !env_.agent_store ? 0 : env_.master_port);
   so.isServer = env_.rank == 0 && !env_.agent_store;
   so.numWorkers = env_.agent_store ? std::nullopt : std::optional<size_t>(env_.world_size);
   so.waitWorkers = !env_.agent_store;
@@ -74,6 +76,23 @@ World::World(const DistEnv& env, const WorldOptions& o) : env_(env), timeout_s_(
     if (dynamic_cast<const Error*>(&e)) throw;
     throw Error(str("rank ", env_.rank, ": the ", backend_name_,
                     " backend did not come up: ", first_line(e.what())));
+  }
+}
+
+c10::intrusive_ptr<c10d::Backend> World::new_group(const std::string& name, int first, int size) {
+  HERD_CHECK(store_ && first <= rank() && rank() < first + size, "process group ", name, ": rank ",
+             rank(), " is not in ranks [", first, ", ", first + size, ")");
+  auto store = c10::make_intrusive<c10d::PrefixStore>(str("group/", name, "/", first), store_);
+  const auto timeout = milliseconds(static_cast<int64_t>(timeout_s_ * 1000));
+  try {
+    if (backend_name_ == "nccl")
+      return make_nccl_backend(store, rank() - first, size, timeout, device_);
+    return make_gloo_backend(store, rank() - first, size, timeout);
+  } catch (const Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw Error(str("rank ", rank(), ": the ", backend_name_, " group ", name,
+                    " did not come up: ", first_line(e.what())));
   }
 }
 

@@ -25,7 +25,8 @@ struct WorldOptions {
 
 class World {
  public:
-  // A single-process world when env.world_size == 1: collectives are identities.
+  // A single-process world when env.world_size == 1 (collectives are identities), unless
+  // options.backend is nccl: then a group of one.
   World(const DistEnv& env, const WorldOptions& options);
   ~World();
   World(const World&) = delete;
@@ -35,7 +36,9 @@ class World {
   int size() const { return env_.world_size; }
   int local_rank() const { return env_.local_rank; }
   bool is_main() const { return env_.rank == 0; }
-  bool distributed() const { return env_.world_size > 1; }
+  // A process group exists: several ranks, or one rank with train.backend: nccl set
+  // explicitly (so that one GPU runs the NCCL paths: gradient buckets, ZeRO, context groups).
+  bool distributed() const { return grouped_; }
   const std::string& backend() const { return backend_name_; }
   // Where collectives run: the CUDA device for NCCL, the CPU for Gloo.
   torch::Device device() const { return device_; }
@@ -67,6 +70,12 @@ class World {
   // Throws on every rank when some rank's parameters differ from rank 0's (bitwise).
   void check_parameters_identical(torch::nn::Module& module, const std::string& when);
 
+  // A process group of the ranks [first, first + size), which must hold this rank, on the
+  // world's backend; each of them calls it with the same `name` (train.context_parallel's
+  // groups). Its collectives count in the heartbeat through count_collective().
+  c10::intrusive_ptr<c10d::Backend> new_group(const std::string& name, int first, int size);
+  void count_collective() { ++seq_; }
+
   // Rethrows a failed collective as a one-line herd::Error naming the ranks that stopped
   // beating (died) or fell behind (hung).
   [[noreturn]] void fail(const std::string& what, const std::exception& e);
@@ -76,6 +85,7 @@ class World {
   std::string diagnose();
 
   DistEnv env_;
+  bool grouped_ = false;
   std::string backend_name_ = "none";
   torch::Device device_ = torch::kCPU;
   double timeout_s_ = 600;

@@ -68,11 +68,12 @@ BertImpl::BertImpl(const ModelConfig& c) : cfg(c) {
 torch::Tensor BertImpl::encode(const torch::Tensor& tokens, const torch::Tensor& token_types,
                                const torch::Tensor& pad) {
   HERD_CHECK(tokens.dim() == 2, "bert: tokens must be [B, T], got ", tokens.sizes());
-  const int64_t T = tokens.size(1);
-  HERD_CHECK(T >= 1 && T <= cfg.max_seq_len, "bert: sequence length ", T,
-             " outside [1, model.max_seq_len ", cfg.max_seq_len, "]");
+  // Under context parallelism tokens are one shard (blocks/sequence_split.h).
+  const int64_t T = tokens.size(1), first = position_offset(T);
+  HERD_CHECK(T >= 1 && global_length(T) <= cfg.max_seq_len, "bert: sequence length ",
+             global_length(T), " outside [1, model.max_seq_len ", cfg.max_seq_len, "]");
   auto x = wte(tokens);
-  if (wpe) x = x + wpe(torch::arange(T, tokens.options()));
+  if (wpe) x = x + wpe(torch::arange(first, first + T, tokens.options()));
   if (token_type_emb) {
     HERD_CHECK(!token_types.defined() || token_types.sizes() == tokens.sizes(),
                "bert: token_types ", token_types.sizes(), " must match tokens ", tokens.sizes());
@@ -102,6 +103,9 @@ MlmResult BertImpl::mlm(const torch::Tensor& input, const torch::Tensor& labels)
   auto targets = labels.index({selected});
   MlmResult r;
   r.count = targets.numel();
+  // Context parallel: every shard's mean weighted to the mean over the sequences' masked
+  // tokens (a collective: every shard computes it, masked tokens or not).
+  const double weight = split_mean_weight(static_cast<double>(r.count));
   // Zero, but connected to the graph, so a batch without masked tokens still backpropagates.
   if (r.count == 0) {
     r.loss = hidden.sum() * 0;
@@ -114,6 +118,7 @@ MlmResult BertImpl::mlm(const torch::Tensor& input, const torch::Tensor& labels)
   torch::Tensor correct;
   r.loss = ops::linear_cross_entropy(x, mlm_head->decoder_weight(wte->weight), mlm_head->bias,
                                      targets, kIgnoreLabel, &correct);
+  if (weight != 1.0) r.loss = r.loss * weight;
   r.correct = correct.item<int64_t>();
   return r;
 }

@@ -29,11 +29,13 @@ GptImpl::GptImpl(const ModelConfig& c) : cfg(c) {
 }
 
 torch::Tensor GptImpl::hidden(const torch::Tensor& tokens) {
-  const int64_t T = tokens.size(1);
-  HERD_CHECK(!wpe || T <= cfg.max_seq_len, "sequence length ", T, " exceeds model.max_seq_len ",
-             cfg.max_seq_len);
+  // Under context parallelism tokens are one shard of the sequence (blocks/sequence_split.h):
+  // positions start at its offset.
+  const int64_t T = tokens.size(1), first = position_offset(T);
+  HERD_CHECK(!wpe || global_length(T) <= cfg.max_seq_len, "sequence length ", global_length(T),
+             " exceeds model.max_seq_len ", cfg.max_seq_len);
   auto x = wte(tokens);
-  if (wpe) x = x + wpe(torch::arange(T, tokens.options()));
+  if (wpe) x = x + wpe(torch::arange(first, first + T, tokens.options()));
   x = embedding_dropout(x, cfg, is_training());
   return final_norm(run_blocks(h, {x, {}}), ln_f);
 }
@@ -71,8 +73,11 @@ torch::Tensor GptImpl::forward(const torch::Tensor& tokens) {
 torch::Tensor GptImpl::loss(const torch::Tensor& tokens, const torch::Tensor& targets) {
   auto x = hidden(tokens);
   // Chunked: the [B*T, V] logits are never held at once (ops/cross_entropy.h).
-  return ops::linear_cross_entropy(x.reshape({-1, x.size(-1)}), head_weight(), {},
-                                   targets.reshape({-1}));
+  auto loss = ops::linear_cross_entropy(x.reshape({-1, x.size(-1)}), head_weight(), {},
+                                        targets.reshape({-1}));
+  if (split_parts() == 1) return loss;
+  // A shard's mean, weighted to the sequences' mean over the context group.
+  return loss * split_mean_weight((targets != -100).sum().item<double>());
 }
 
 std::vector<std::string> layer_plan(const ModelConfig& cfg) {

@@ -28,6 +28,18 @@ TaskBatch TaskBatch::slice(int64_t start, int64_t n) const {
   return out;
 }
 
+TaskBatch TaskBatch::sequence_shard(int64_t index, int64_t count) const {
+  if (count == 1) return *this;
+  TaskBatch out;
+  for (const auto& p : parts) {
+    HERD_CHECK(p.dim() >= 2 && p.size(1) % count == 0, "context parallel: a batch part ", p.sizes(),
+               " has no sequence dimension that splits into ", count, " shards");
+    const int64_t n = p.size(1) / count;
+    out.parts.push_back(p.narrow(1, index * n, n));
+  }
+  return out;
+}
+
 double eval_value(const EvalResult& r, const std::string& name) {
   for (const auto& [n, v] : r)
     if (n == name) return v;

@@ -25,6 +25,8 @@ struct TaskBatch {
   std::vector<torch::Tensor> parts;
   int64_t rows() const { return parts.empty() ? 0 : parts.front().size(0); }
   TaskBatch slice(int64_t start, int64_t n) const;
+  // Shard `index` of `count` along every part's sequence dimension (dim 1): context parallel.
+  TaskBatch sequence_shard(int64_t index, int64_t count) const;
 };
 
 // A metric accumulated as sum / count (so micro-batches and ranks can be combined).

@@ -271,7 +271,10 @@ TrainResult train(const Config& base_cfg, const RunOptions& given) {
   const int64_t local_B = dp.local_batch(B, cfg.source), mb = std::min(cfg.micro_batch(), local_B);
   HERD_CHECK(local_B % mb == 0, cfg.source, " train.micro_batch_size: ", mb,
              " must divide the per-rank batch ", local_B, " (train.batch_size ", B, " over ",
-             dp.size(), " ranks)");
+             dp.data_size(), " data-parallel ranks)");
+  // [dist] train.context_parallel: what cannot split is refused before the first step.
+  dist::check_context_parallel(cfg, dp.size(), resolved_task_type(cfg), task->units_per_row(),
+                               model);
   const int64_t accum = local_B / mb, units_per_step = B * task->units_per_row();
   if (!options.quiet)
     log::info("model: ", parameter_count(model), " parameters, layers [", join_plan(cfg.model),
@@ -325,8 +328,15 @@ TrainResult train(const Config& base_cfg, const RunOptions& given) {
   const RankSum ranks = rank_sum(dp);
   BadSteps bad{cfg.train.max_bad_steps};
   // [dist] each rank's rows; from here the loader is the prefetch thread's.
-  BatchPrefetcher batches([&] { return task->next_batch(B, dp.rank(), dp.size()); },
-                          [&] { return task->loader_state(); }, total - result.start_step);
+  // [dist] context parallel: the data-parallel rank's rows, this rank's shard of positions.
+  const int64_t context_parts = dp.context() ? dp.context()->parts() : 1,
+                context_index = dp.context() ? dp.context()->index() : 0;
+  BatchPrefetcher batches(
+      [&] {
+        return task->next_batch(B, dp.data_rank(), dp.data_size())
+            .sequence_shard(context_index, context_parts);
+      },
+      [&] { return task->loader_state(); }, total - result.start_step);
   for (int64_t step = result.start_step; step < total; ++step) {
     const auto step_start = std::chrono::steady_clock::now();
     const double lr = lr_at(cfg.optimizer, cfg.schedule, step, total);
@@ -336,6 +346,7 @@ TrainResult train(const Config& base_cfg, const RunOptions& given) {
     const TaskBatch& batch = next.batch;
     StepTotals totals(accum);
     for (int64_t m = 0; m < accum; ++m) {
+      SequenceSplitScope split(dp.context());  // [dist] blocks see the shard, forward and backward
       LossOutput out;
       {
         AutocastScope autocast(rt);
