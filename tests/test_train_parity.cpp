@@ -18,6 +18,7 @@
 #include "core/error.h"
 #include "data/text/shard.h"
 #include "fixtures.h"
+#include "test_train_parity_util.h"
 #include "train/trainer.h"
 
 namespace herd {
@@ -54,13 +55,8 @@ TrainResult train_like_the_file(const std::string& name, const std::string& dir)
           ", micro_batch_size: 0, precision: fp64, device: cpu, eval_every: 0, eval_batches: 1, "
           "sample_tokens: 0, threads: 1}\n",
           "checkpoint: {every: 0}\ntask: {init_from: ", dir, "/ck}\n"));
-  for (const auto& section : settings)
-    for (const auto& kv : section.second)
-      run[section.first.Scalar()][kv.first.Scalar()] = kv.second;
-  for (const char* key : {"lr", "weight_decay", "betas", "eps"})
-    run["optimizer"][key] = parity[key];
-  run["train"]["grad_clip"] = parity["grad_clip"];
-  return train(parse_config(run, name + " parity"), {dir + "/run", "", 0, true});
+  return train(parse_config(test::with_parity_settings(run, settings, parity), name + " parity"),
+               {dir + "/run", "", 0, true});
 }
 
 void expect_parity(const std::string& name) {

@@ -200,6 +200,10 @@ YAML::Node m2_config(const YAML::Node& ref0, const std::string& where) {
   m["max_seq_len"] = positions;
   m["positional"] = opt<bool>(ref, "use_positional_encodings", true) ? "learned" : "none";
   m["type_vocab_size"] = opt<int64_t>(ref, "type_vocab_size", 2);
+  // BertEmbeddings' nn.Embedding(padding_idx=pad_token_id): HF's default 0, null for none.
+  m["padding_idx"] = ref["pad_token_id"] && ref["pad_token_id"].IsNull()
+                         ? int64_t{-1}
+                         : opt<int64_t>(ref, "pad_token_id", 0);
   m["norm"] = "post";
   m["mixer_residual"] = false;
   m["mlp"] = "m2_glu";

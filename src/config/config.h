@@ -71,6 +71,9 @@ struct ModelConfig {
   std::string pool = "cls";  // cls (first token / class token) | mean (over positions)
   // bert only
   int64_t type_vocab_size = 2;  // token-type (segment) embeddings; 0 = none
+  // The word-embedding row the lookup sends no gradient and init zeroes (torch's padding_idx,
+  // HF/M2-BERT's pad_token_id); -1 = none.
+  int64_t padding_idx = -1;
   // vit only; max_seq_len is derived: (image_size / patch_size)^2 (+1 for pool: cls)
   int64_t image_size = 28;
   int64_t patch_size = 4;

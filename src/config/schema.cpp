@@ -95,6 +95,11 @@ std::vector<KeySpec> build_keys() {
         "token-type (segment) embeddings; 0: none")
           .min(0)
           .only(kBert),
+      K("model", "padding_idx", HERD_FIELD(model.padding_idx),
+        "word-embedding row that gets no gradient from the lookup and starts at zero (torch's "
+        "padding_idx, M2-BERT's pad_token_id); -1: none")
+          .min(-1)
+          .only(kBert),
       K("model", "image_size", HERD_FIELD(model.image_size), "image side in pixels")
           .min(1)
           .only(kVit),

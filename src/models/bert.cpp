@@ -34,7 +34,11 @@ BertImpl::BertImpl(const ModelConfig& c) : cfg(c) {
   HERD_CHECK(cfg.vocab_size > 0,
              "model.vocab_size: must be positive (set it or take it from the dataset)");
   HERD_CHECK(cfg.num_classes >= 0, "model.num_classes: must be >= 0, got ", cfg.num_classes);
-  wte = register_module("wte", torch::nn::Embedding(cfg.vocab_size, cfg.d_model));
+  HERD_CHECK(cfg.padding_idx < cfg.vocab_size, "model.padding_idx: ", cfg.padding_idx,
+             " must be below model.vocab_size ", cfg.vocab_size, " (or -1: none)");
+  auto wte_options = torch::nn::EmbeddingOptions(cfg.vocab_size, cfg.d_model);
+  if (cfg.padding_idx >= 0) wte_options.padding_idx(cfg.padding_idx);
+  wte = register_module("wte", torch::nn::Embedding(wte_options));
   if (cfg.positional == "learned")
     wpe = register_module("wpe", torch::nn::Embedding(cfg.max_seq_len, cfg.d_model));
   if (cfg.type_vocab_size > 0)
@@ -52,8 +56,8 @@ BertImpl::BertImpl(const ModelConfig& c) : cfg(c) {
 
   // HF BertPreTrainedModel._init_weights, which M2-BERT's post_init applies to every
   // submodule: each torch Linear (the mixers' included) N(0, init_std) with zero bias, the
-  // embeddings N(0, init_std). Block-diagonal linears, convolutions, attention's packed
-  // in_proj and the filters' positions/frequencies keep their own init.
+  // embeddings N(0, init_std) with the padding_idx row zero. Block-diagonal linears, convolutions,
+  // attention's packed in_proj and the filters' positions/frequencies keep their own init.
   torch::NoGradGuard no_grad;
   for (const auto& module : modules(/*include_self=*/false)) {
     if (auto* linear = module->as<torch::nn::LinearImpl>()) {
@@ -61,6 +65,7 @@ BertImpl::BertImpl(const ModelConfig& c) : cfg(c) {
       if (linear->bias.defined()) torch::nn::init::zeros_(linear->bias);
     } else if (auto* emb = module->as<torch::nn::EmbeddingImpl>()) {
       torch::nn::init::normal_(emb->weight, 0.0, cfg.init_std);
+      if (auto pad = emb->options.padding_idx()) emb->weight[*pad].zero_();  // as HF's init
     }
   }
 }
