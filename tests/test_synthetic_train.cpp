@@ -168,19 +168,21 @@ TEST(SyntheticTrain, PasskeyReportsAccuracyPerDepth) {
                                              "accuracy_depth_0.5", "accuracy_depth_1"}));
 }
 
-// The real thing: 2-layer attention, d_model 64, recall with 16 ordinary tokens over 32
-// context tokens, loss on the answer, fresh examples. SCIENCE.md's plain-PyTorch calibration
-// reached 0.94 at step 500; a shifted mask or position leaves it at chance (1/8).
-TEST(SyntheticLearning, AttentionSolvesEasyRecall) {
+// The real thing: 2-layer attention, d_model 64, learns safari's induction head (10 ordinary
+// tokens, 24 context tokens, the loss on the answer, fresh examples) by a phase change near
+// step 200 (measured 0.91 at 200, 0.985 at 300, 0.99 at 400). A shifted mask or position
+// leaves it at chance (1/10). Recall at safari-like sizes needs thousands of steps here (see
+// docs/synthetic.md), too many for the default suite.
+TEST(SyntheticLearning, AttentionLearnsInduction) {
   const std::string dir = test::temp_dir("synlearn");
-  const std::string path = dir + "/recall.yaml";
+  const std::string path = dir + "/induction.yaml";
   test::write_text(path,
                    "model:\n  d_model: 64\n  n_layer: 2\n  n_head: 1\n"
-                   "data:\n  synthetic: {task: associative_recall, vocab_size: 18, seq_len: 32, "
+                   "data:\n  synthetic: {task: induction_head, vocab_size: 12, seq_len: 24, "
                    "train_examples: 0, test_examples: 256, loss: answer}\n"
                    "optimizer:\n  lr: 1.0e-3\n  weight_decay: 0.1\n"
                    "schedule:\n  warmup_steps: 100\n  decay: cosine\n  min_lr_ratio: 0.1\n"
-                   "train:\n  steps: 500\n  batch_size: 32\n  sample_tokens: 0\n  threads: 2\n"
+                   "train:\n  steps: 400\n  batch_size: 32\n  sample_tokens: 0\n  threads: 2\n"
                    "  seed: 1\n");
   auto r = train(load_config(path), {dir + "/run", "", 0, true});
   EXPECT_GE(eval_value(r.val, "accuracy"), 0.9) << format_eval(r.val);
