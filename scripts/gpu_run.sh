@@ -200,9 +200,10 @@ cuda_checks() {
 }
 
 # >>> The scale runs: ZeRO (train.zero) and context parallelism (train.context_parallel), each
-# over NCCL with one rank per GPU (one rank on a one-GPU machine: the settings train on CUDA,
-# nothing is sharded). A setting this build of herd does not know is recorded "pending"; add
-# its run here when it lands (context parallelism: same form as the ZeRO run below).
+# over NCCL with one rank per GPU. On a one-GPU machine train.backend: nccl still makes a
+# process group of one, so the NCCL paths (gradient buckets, ZeRO's reduce-scatter and
+# all-gather) run; context parallelism is then C = 1 (2 on an even number of GPUs). A setting
+# this build of herd does not know is recorded "pending".
 scale_checks() {
   if knows_setting train.zero 2; then
     step train-zero2-nccl cuda quick 150 "$H" train "$HERE/configs/gpt-125m.yaml" "${G[@]}" "${RANKS[@]}" \
@@ -212,7 +213,15 @@ scale_checks() {
     pending train-zero2-nccl "train.zero is not in this build of herd"
   fi
   if knows_setting train.context_parallel 2; then
-    pending train-context-parallel "herd knows train.context_parallel: add its run to scale_checks"
+    local cp=1  # RANKS holds --nproc-per-node N on a machine of N > 1 GPUs
+    ((${#RANKS[@]} > 0 && ${RANKS[1]:-1} % 2 == 0)) && cp=2
+    local z
+    for z in 0 1; do
+      step "train-context-parallel-c${cp}-zero${z}-nccl" cuda quick 150 "$H" train \
+        "$HERE/configs/hyena-153m.yaml" "${G[@]}" "${RANKS[@]}" --set train.steps=20 \
+        --set train.backend=nccl --set train.context_parallel=$cp --set train.zero=$z \
+        --set train.eval_batches=2 --run-dir "$WORK/run-context-zero$z" --overwrite
+    done
   else
     pending train-context-parallel "train.context_parallel is not in this build of herd"
   fi
