@@ -68,20 +68,25 @@ TEST(DistContext, EveryBlockAndModelOnThreeShardsEqualsUnsplit) {
   check_selftest(3);
 }
 
-// A tiny float64 GPT hybrid (hyena, attention, h3) on the fortunes fixture: 8 rows of 16
-// tokens in micro-batches of 2.
-std::string write_hybrid(const std::string& dir, int64_t steps, int64_t h3_state = 4) {
-  const std::string path = dir + "/context.yaml";
-  test::write_text(path,
-                   str("model:\n  d_model: 32\n  n_layer: 3\n  n_head: 4\n  max_seq_len: 16\n",
-                       "  mixer: {type: hyena, filter_order: 8}\n", "  layers:\n",
-                       "    - at: [1]\n      mixer: {type: attention}\n",
-                       "    - at: [2]\n      mixer: {type: h3, d_state: ", h3_state, "}\n",
-                       "data:\n  dir: ", test::fortunes_dataset(), "\n",
-                       "optimizer:\n  lr: 3.0e-3\nschedule:\n  warmup_steps: 2\n",
-                       "train:\n  steps: ", steps, "\n  batch_size: 8\n  micro_batch_size: 2\n",
-                       "  precision: fp64\n  device: cpu\n  eval_batches: 2\n  sample_tokens: 0\n",
-                       "  threads: 1\n  dist_timeout_s: 20\n  bucket_cap_mb: 0.01\n"));
+// A tiny float64 hybrid on the fortunes fixture, 8 rows of 16 tokens in micro-batches of 2:
+// GPT (hyena, attention, h3 of d_state h3_state) or BERT masked-LM (m2, attention, primer).
+std::string write_hybrid(const std::string& dir, int64_t steps, int64_t h3_state = 4,
+                         bool bert = false) {
+  const std::string path = dir + (bert ? "/bert.yaml" : "/gpt.yaml");
+  const std::string layers =
+      bert ? str("  stack: bert\n  mixer: {type: m2, filter_order: 8}\n  layers:\n",
+                 "    - at: [1]\n      mixer: {type: attention}\n",
+                 "    - at: [2]\n      mixer: {type: primer}\n")
+           : str("  mixer: {type: hyena, filter_order: 8}\n  layers:\n",
+                 "    - at: [1]\n      mixer: {type: attention}\n",
+                 "    - at: [2]\n      mixer: {type: h3, d_state: ", h3_state, "}\n");
+  test::write_text(
+      path, str("model:\n  d_model: 32\n  n_layer: 3\n  n_head: 4\n  max_seq_len: 16\n", layers,
+                "data:\n  dir: ", test::fortunes_dataset(), "\n",
+                "optimizer:\n  lr: 3.0e-3\nschedule:\n  warmup_steps: 2\n",
+                "train:\n  steps: ", steps, "\n  batch_size: 8\n  micro_batch_size: 2\n",
+                "  precision: fp64\n  device: cpu\n  eval_batches: 2\n  sample_tokens: 0\n",
+                "  threads: 1\n  dist_timeout_s: 20\n  bucket_cap_mb: 0.01\n"));
   return path;
 }
 
@@ -99,14 +104,19 @@ std::string cp_args(const std::string& cfg, const std::string& run, int nproc, i
              " --set train.context_parallel=", parts, more);
 }
 
-// Two shards train like one process, and a run stopped on two shards resumes on one process
-// to the uninterrupted run's weights.
+// Two shards (with activation checkpointing) train like one process, and a run stopped on two
+// shards resumes on one process to the uninterrupted run's weights.
 TEST(DistContext, TwoShardsTrainLikeOneProcessAndResumeOnOne) {
   const std::string dir = test::temp_dir("context_train");
   const std::string cfg = write_hybrid(dir, 6);
   auto one = train(load_config(cfg), {dir + "/one", "", 0, true});
   std::string out;
-  ASSERT_EQ(test::run_herd(cp_args(cfg, dir + "/cp2", 2, 2, " --set logging.level=debug"), &out), 0)
+  // Layers recomputed in backward (their exchanges too) change nothing.
+  ASSERT_EQ(test::run_herd(cp_args(cfg, dir + "/cp2", 2, 2,
+                                   " --set logging.level=debug"
+                                   " --set train.activation_checkpointing=layer"),
+                           &out),
+            0)
       << out;
   expect_losses_match(metric_losses(dir + "/cp2"), one.losses, "context parallel 2");
   expect_same_weights(one.last_checkpoint, dir + "/cp2/checkpoints/step_00000006");
@@ -116,6 +126,17 @@ TEST(DistContext, TwoShardsTrainLikeOneProcessAndResumeOnOne) {
   ASSERT_EQ(resumed.start_step, 3);
   expect_losses_match(metric_losses(dir + "/resume"), one.losses, "context parallel 2 -> 1");
   expect_same_weights(one.last_checkpoint, dir + "/resume/checkpoints/step_00000006");
+}
+
+// Masked-LM: shards score unequal numbers of masked tokens; the loss is the mean over all.
+TEST(DistContext, BertMaskedLmOnTwoShardsTrainsLikeOneProcess) {
+  const std::string dir = test::temp_dir("context_bert");
+  const std::string cfg = write_hybrid(dir, 4, 4, /*bert=*/true);
+  auto one = train(load_config(cfg), {dir + "/one", "", 0, true});
+  std::string out;
+  ASSERT_EQ(test::run_herd(cp_args(cfg, dir + "/cp2", 2, 2), &out), 0) << out;
+  expect_losses_match(metric_losses(dir + "/cp2"), one.losses, "bert, context parallel 2");
+  expect_same_weights(one.last_checkpoint, dir + "/cp2/checkpoints/step_00000004");
 }
 
 // 4 processes: 2 data-parallel ranks x 2 shards, with ZeRO-1, like one process.

@@ -189,6 +189,7 @@ model:
 }  // namespace
 
 void context_parallel_check(const std::string& out_dir) {
+  torch::set_num_threads(1);  // tiny tensors: ranks share the cores without spinning
   dist::WorldOptions o;
   o.backend = "gloo";
   o.timeout_s = 60;
