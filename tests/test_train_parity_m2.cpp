@@ -76,17 +76,14 @@ const std::string& imported_m2() {
   return ck;
 }
 
-// The imported config.yaml with the file's run settings over it, plus `extra` (YAML sections
-// merged key by key).
-Config config_like_the_file(const YAML::Node& parity, const std::string& optimizer,
-                            const std::string& extra = "") {
+// The imported config.yaml with the file's run settings over it: `optimizer` is the optimizer
+// section's entries ("name: adamw"), merged key by key.
+Config config_like_the_file(const YAML::Node& parity, const std::string& optimizer) {
   const YAML::Node run = YAML::LoadFile(imported_m2() + "/config.yaml");
-  const YAML::Node settings =
-      YAML::Load(str("schedule: {warmup_steps: 0, decay: constant}\n",
-                     "train: {steps: ", parity["steps"].as<int64_t>(),
-                     ", batch_size: ", parity["batch_size"].as<int64_t>(),
-                     ", micro_batch_size: 0, precision: fp64, device: cpu}\n",
-                     "optimizer: {name: ", optimizer, "}\n", extra));
+  const YAML::Node settings = YAML::Load(str(
+      "schedule: {warmup_steps: 0, decay: constant}\n", "train: {steps: ",
+      parity["steps"].as<int64_t>(), ", batch_size: ", parity["batch_size"].as<int64_t>(),
+      ", micro_batch_size: 0, precision: fp64, device: cpu}\n", "optimizer: {", optimizer, "}\n"));
   return parse_config(test::with_parity_settings(run, settings, parity), "m2 parity");
 }
 
@@ -148,14 +145,10 @@ double largest_relative_gap(const std::vector<double>& a, const std::vector<doub
 TEST(TrainParityM2, OneGroupAsM2BuildsIt) {
   const YAML::Node parity = parity_file();
   ASSERT_EQ(parity["groups_lr_wd_params"].size(), 1u);
-  // m2's one group: the filter and pos_emb groups herd declares get the main group's settings.
-  const std::string lr = parity["lr"].Scalar(), wd = parity["weight_decay"].Scalar();
-  const std::string one_group =
-      str("optimizer: {groups: {filter: {lr: ", lr, ", weight_decay: ", wd, "}, pos_emb: {lr: ", lr,
-          ", weight_decay: ", wd, "}}}\n");
+  // m2's one group is what the import writes (optimizer.block_groups: false), nothing added.
   const auto want = doubles_of(parity["losses"]);
   const auto herd =
-      train_on_the_batches(config_like_the_file(parity, "decoupled_adamw", one_group), parity);
+      train_on_the_batches(config_like_the_file(parity, "name: decoupled_adamw"), parity);
   EXPECT_EQ(herd.params_by_lr_wd, groups_of(parity["groups_lr_wd_params"]));
   expect_steps(herd.losses, want, "m2 one group, decoupled_adamw");
   expect_steps(herd.grad_norms, doubles_of(parity["grad_norms_before_clip"]),
@@ -163,23 +156,26 @@ TEST(TrainParityM2, OneGroupAsM2BuildsIt) {
   // The decay rule is visible here: torch's AdamW on the same groups is several percent off.
   const auto torch_adamw = doubles_of(parity["losses_torch_adamw"]);
   EXPECT_GT(largest_relative_gap(torch_adamw, want), 1e-2);
-  expect_steps(
-      train_on_the_batches(config_like_the_file(parity, "adamw", one_group), parity).losses,
-      torch_adamw, "m2 one group, adamw");
+  expect_steps(train_on_the_batches(config_like_the_file(parity, "name: adamw"), parity).losses,
+               torch_adamw, "m2 one group, adamw");
 }
 
 TEST(TrainParityM2, TaggedGroupsAsTheImportWritesThem) {
   const YAML::Node parity = parity_file();
-  // The import's filter_lr, lr_pos_emb, filter_wd (config.json) and nothing else overridden.
+  // The blocks' groups switched back on: the import's filter_lr, lr_pos_emb, filter_wd (what
+  // config.json declares and m2's tags would apply had the deepcopy kept them).
   const auto want = doubles_of(parity["losses_tags_kept"]);
   EXPECT_GT(largest_relative_gap(want, doubles_of(parity["losses"])), 1e-2);
-  const auto herd = train_on_the_batches(config_like_the_file(parity, "decoupled_adamw"), parity);
+  const auto herd = train_on_the_batches(
+      config_like_the_file(parity, "name: decoupled_adamw, block_groups: true"), parity);
   // Same members as m2's tags: the filter MLP (implicit_filter, not implicit_filter_rev) and
   // pos_emb.z of both filters of every layer.
   EXPECT_EQ(herd.params_by_lr_wd, groups_of(parity["groups_tags_kept_lr_wd_params"]));
   expect_steps(herd.losses, want, "m2 tags kept, decoupled_adamw");
-  expect_steps(train_on_the_batches(config_like_the_file(parity, "adamw"), parity).losses,
-               doubles_of(parity["losses_tags_kept_torch_adamw"]), "m2 tags kept, adamw");
+  expect_steps(
+      train_on_the_batches(config_like_the_file(parity, "name: adamw, block_groups: true"), parity)
+          .losses,
+      doubles_of(parity["losses_tags_kept_torch_adamw"]), "m2 tags kept, adamw");
 }
 
 }  // namespace

@@ -210,6 +210,11 @@ void m2_recipe(RecipeWriter& w, const YAML::Node& config_json) {
   w.set_number("model.mixer.lr_pos_emb", c, "hyena_lr_pos_emb", 1e-5, dflt);
   w.set_number("model.mixer.filter_wd", c, "hyena_wd", 0.1, dflt);
   w.set("optimizer.no_decay", kinds({}), "m2 create_param_groups: every untagged parameter decays");
+  // The filter settings above are what config.json declares; m2's training never applies them.
+  w.set("optimizer.block_groups", YAML::Node(false),
+        "m2 BertEncoder deep-copies its layer and torch's Parameter deepcopy drops HyenaFilter's "
+        "_optim tags: create_param_groups finds none and trains one group "
+        "(tests/data/m2_train_parity.json)");
   optimizer_recipe(w, YAML::Node(), "", "", kM2Bert);
 }
 

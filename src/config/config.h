@@ -138,6 +138,10 @@ struct OptimizerConfig {
   // (a name ending in "bias"), norm (LayerNorm weights and biases), embedding. The default is
   // herd's GPT recipe (matrices decay); safari's Pile runs and m2's create_param_groups: [].
   std::vector<std::string> no_decay = {"vector", "embedding"};
+  // false: the blocks' own groups are ignored and every parameter follows the untagged rule. m2's
+  // pretraining trains that way: BertEncoder deep-copies its layer and torch's Parameter
+  // deepcopy drops HyenaFilter's `_optim` tags, so create_param_groups finds none.
+  bool block_groups = true;
   // optimizer.sources: where `herd import` took each recipe value from (config key -> text);
   // `herd config check` shows them beside the groups.
   std::map<std::string, std::string> sources;

@@ -205,6 +205,9 @@ std::vector<KeySpec> build_keys() {
       K("optimizer", "no_decay", {},
         "untagged parameters without weight decay, by kind: vector (1-D), bias, norm, embedding")
           .form("list of vector|bias|norm|embedding", "[vector, embedding]"),
+      K("optimizer", "block_groups", HERD_FIELD(optimizer.block_groups),
+        "false: ignore the blocks' own groups (every parameter by the untagged rule), as m2 "
+        "trains"),
       K("optimizer", "sources", {}, "written by herd import: where each recipe value came from")
           .form("mapping key -> text", "{}"),
       // schedule

@@ -80,7 +80,7 @@ ParamGroupPlan tagged_group(const ParamGroupTag& t, double optimizer_lr) {
 
 std::vector<ParamGroupPlan> plan_param_groups(torch::nn::Module& model, const OptimizerConfig& cfg,
                                               const std::string& source) {
-  const auto tags = collect_tags(model);
+  const auto tags = cfg.block_groups ? collect_tags(model) : std::vector<FullTag>{};
   const auto decays = decay_rule(model, cfg.no_decay);
   std::vector<ParamGroupPlan> groups{
       {"decay", cfg.lr, cfg.weight_decay, {}, {}, 0, "optimizer.lr", "optimizer.weight_decay"},
