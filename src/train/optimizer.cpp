@@ -59,20 +59,24 @@ std::vector<FullTag> collect_tags(torch::nn::Module& model) {
   return tags;
 }
 
+// How a group's origin names a mixer option; describe_param_groups maps it back to the config
+// key that herd import's optimizer.sources uses.
+const std::string kMixerOption = "mixer option ";
+
 // A tagged parameter's group before optimizer.groups: the block's lr (capped) and weight
 // decay, each with where it came from.
 ParamGroupPlan tagged_group(const ParamGroupTag& t, double optimizer_lr) {
   ParamGroupPlan g;
   g.lr = t.lr.value_or(optimizer_lr);
   g.lr_from = !t.lr                ? "optimizer.lr"
-              : !t.lr_from.empty() ? "mixer option " + t.lr_from
+              : !t.lr_from.empty() ? kMixerOption + t.lr_from
                                    : "block default";
   if (t.max_lr && *t.max_lr < g.lr) {
     g.lr = *t.max_lr;
     g.lr_from = str("block default: at most ", *t.max_lr);
   }
   g.weight_decay = t.weight_decay;
-  g.wd_from = !t.wd_from.empty() ? "mixer option " + t.wd_from : "block default";
+  g.wd_from = !t.wd_from.empty() ? kMixerOption + t.wd_from : "block default";
   return g;
 }
 
@@ -181,7 +185,7 @@ std::string describe_param_groups(const std::vector<ParamGroupPlan>& groups,
   // A value's origin, and where herd import took it from when the config records that.
   auto origin = [&](const std::string& from) {
     std::string key = from;
-    if (key.rfind("mixer option ", 0) == 0) key = "model.mixer." + key.substr(13);
+    if (key.rfind(kMixerOption, 0) == 0) key = "model.mixer." + key.substr(kMixerOption.size());
     auto it = cfg.sources.find(key);
     return it == cfg.sources.end() ? from : from + "; import: " + it->second;
   };
