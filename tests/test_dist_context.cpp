@@ -1,10 +1,13 @@
 // Context parallelism (train.context_parallel) across real processes (Gloo on the CPU,
 // float64): every block's output and gradients and whole GPT/BERT hybrids' loss and gradients
 // on 2 and 3 shards against the unsplit run (herd dist-selftest context), training runs and a
-// resume from 2 shards onto one process against one process's run, data x context parallel
-// with ZeRO-1 on 4 processes (slow), and the configurations refused at start.
+// resume from 2 shards onto one process against one process's run, their evaluation on the
+// shards (lm, mlm, synthetic) against one process's, data x context parallel with ZeRO-1 on 4
+// processes (slow), and the configurations refused at start.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -94,7 +97,22 @@ void expect_losses_match(const std::map<int64_t, double>& got, const std::vector
                          const std::string& what) {
   for (int64_t s = 1; s <= static_cast<int64_t>(want.size()); ++s) {
     ASSERT_TRUE(got.count(s)) << what << ": no loss for step " << s;
-    EXPECT_NEAR(got.at(s), want[s - 1], 1e-9 * want[s - 1]) << what << ", step " << s;
+    // metrics.jsonl holds 9 significant digits (%.9g): up to 5e-9 of the value.
+    EXPECT_NEAR(got.at(s), want[s - 1], 1e-8 * want[s - 1]) << what << ", step " << s;
+  }
+}
+
+// The val_* figures a run wrote last equal one process's evaluation of the same weights (to
+// the metrics file's 9 digits): a split counting a figure's terms unevenly is off by a factor.
+void expect_eval_matches(const std::string& run_dir, const EvalResult& want,
+                         const std::string& what) {
+  const auto got = test::last_eval(run_dir);
+  ASSERT_GE(want.size(), 2u) << what;
+  EXPECT_EQ(got.size(), want.size()) << what;
+  for (const auto& [name, v] : want) {
+    ASSERT_TRUE(got.count("val_" + name)) << what << ": no val_" << name;
+    EXPECT_NEAR(got.at("val_" + name), v, 1e-8 * std::max(1.0, std::abs(v)))
+        << what << ", val_" << name;
   }
 }
 
@@ -120,6 +138,8 @@ TEST(DistContext, TwoShardsTrainLikeOneProcessAndResumeOnOne) {
       << out;
   expect_losses_match(metric_losses(dir + "/cp2"), one.losses, "context parallel 2");
   expect_same_weights(one.last_checkpoint, dir + "/cp2/checkpoints/step_00000006");
+  // Both ranks evaluated both batches, each on its half of the positions.
+  expect_eval_matches(dir + "/cp2", one.val, "evaluation on 2 shards");
 
   ASSERT_EQ(test::run_herd(cp_args(cfg, dir + "/resume", 2, 2, " --stop-after 3"), &out), 0) << out;
   auto resumed = train(load_config(cfg), {dir + "/resume", "auto", 0, true});
@@ -137,6 +157,7 @@ TEST(DistContext, BertMaskedLmOnTwoShardsTrainsLikeOneProcess) {
   ASSERT_EQ(test::run_herd(cp_args(cfg, dir + "/cp2", 2, 2), &out), 0) << out;
   expect_losses_match(metric_losses(dir + "/cp2"), one.losses, "bert, context parallel 2");
   expect_same_weights(one.last_checkpoint, dir + "/cp2/checkpoints/step_00000004");
+  expect_eval_matches(dir + "/cp2", one.val, "bert evaluation on 2 shards");  // loss, mlm_acc
 }
 
 // 4 processes: 2 data-parallel ranks x 2 shards, with ZeRO-1, like one process.
@@ -149,6 +170,44 @@ TEST(DistContextSlow, DataTimesContextParallelOnFourProcesses) {
       << out;
   expect_losses_match(metric_losses(dir + "/dpcp"), one.losses, "2 x 2 ranks, ZeRO-1");
   expect_same_weights(one.last_checkpoint, dir + "/dpcp/checkpoints/step_00000004");
+  // Batch i on data rank i % 2, on both its shards.
+  expect_eval_matches(dir + "/dpcp", one.val, "evaluation on 2 x 2 ranks");
+}
+
+// A tiny float64 hyena + attention GPT on passkey (micro-batches of 4 rows, 48 test examples):
+// the key at depth 0 or 1 of 24-token rows and recalled at their end, so that every answer
+// lies in the last shard, and scored per whole example and per depth.
+std::string write_passkey(const std::string& dir) {
+  const std::string path = dir + "/passkey.yaml";
+  test::write_text(
+      path, str("model:\n  d_model: 24\n  n_layer: 2\n  n_head: 4\n",
+                "  mixer: {type: hyena, filter_order: 8}\n  layers:\n",
+                "    - at: [1]\n      mixer: {type: attention}\n",
+                "data:\n  synthetic: {task: passkey, vocab_size: 16, seq_len: 24, key_len: 1, ",
+                "depth: [0, 1], train_examples: 0, test_examples: 48}\n",
+                "optimizer:\n  lr: 3.0e-3\nschedule:\n  warmup_steps: 1\n",
+                "train:\n  steps: 3\n  batch_size: 4\n  precision: fp64\n  device: cpu\n",
+                "  sample_tokens: 0\n  threads: 1\n  dist_timeout_s: 20\n"));
+  return path;
+}
+
+// The synthetic task on 2 and 3 shards: the shards without answers add nothing to the train
+// loss (no NaN), and val_loss, val_accuracy and the accuracy per depth equal one process's
+// (the predictions gathered into whole rows, each example scored once).
+TEST(DistContext, SyntheticTaskTrainsAndEvaluatesOnShardsLikeOneProcess) {
+  const std::string dir = test::temp_dir("context_synthetic");
+  const std::string cfg = write_passkey(dir);
+  auto one = train(load_config(cfg), {dir + "/one", "", 0, true});
+  ASSERT_EQ(one.val.size(), 4u);  // loss, accuracy and two depths
+  // Some examples right (the untrained model's guesses), so that the accuracy compares counts.
+  EXPECT_GT(eval_value(one.val, "accuracy"), 0.0);
+  for (int parts : {2, 3}) {
+    const std::string run = str(dir, "/cp", parts);
+    std::string out;
+    ASSERT_EQ(test::run_herd(cp_args(cfg, run, parts, parts), &out), 0) << out;
+    expect_losses_match(metric_losses(run), one.losses, str("passkey, context parallel ", parts));
+    expect_eval_matches(run, one.val, str("passkey evaluation on ", parts, " shards"));
+  }
 }
 
 void expect_refused(const std::string& args, const std::string& message,

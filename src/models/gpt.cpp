@@ -73,11 +73,19 @@ torch::Tensor GptImpl::forward(const torch::Tensor& tokens) {
 torch::Tensor GptImpl::loss(const torch::Tensor& tokens, const torch::Tensor& targets) {
   auto x = hidden(tokens);
   // Chunked: the [B*T, V] logits are never held at once (ops/cross_entropy.h).
-  auto loss = ops::linear_cross_entropy(x.reshape({-1, x.size(-1)}), head_weight(), {},
-                                        targets.reshape({-1}));
-  if (split_parts() == 1) return loss;
-  // A shard's mean, weighted to the sequences' mean over the context group.
-  return loss * split_mean_weight((targets != -100).sum().item<double>());
+  auto chunked_loss = [&] {
+    return ops::linear_cross_entropy(x.reshape({-1, x.size(-1)}), head_weight(), {},
+                                     targets.reshape({-1}));
+  };
+  if (split_parts() == 1) return chunked_loss();
+  // A shard's mean, weighted to the sequences' mean over the context group (a collective:
+  // every shard computes it). A shard without a scored target (a synthetic task's answers lie
+  // in some shards) adds zero, connected to the graph so that its backward runs the blocks'
+  // exchanges too.
+  const double scored = (targets != -100).sum().item<double>();
+  const double weight = split_mean_weight(scored);
+  if (scored == 0) return x.sum() * 0;
+  return chunked_loss() * weight;
 }
 
 std::vector<std::string> layer_plan(const ModelConfig& cfg) {

@@ -106,16 +106,19 @@ double lm_validation_loss(Gpt& model, const Config& cfg, const Runtime& rt, data
   const int64_t mb = cfg.micro_batch();
   const int64_t batches = eval_batch_count(val.num_samples(), mb, max_batches);
   EvalSums sums(2);  // loss * rows, rows
-  for (int64_t i : shard.mine(batches)) {
-    val.seek(static_cast<uint64_t>(i * mb));
-    auto batch = val.next_batch(mb);
-    const int64_t n = batch->input.size(0);
-    AutocastScope autocast(rt);
-    sums.add(
-        0,
-        model->loss(batch->input.to(rt.device), batch->target.to(rt.device)).to(torch::kFloat64) *
-            static_cast<double>(n));
-    sums.add(1, static_cast<double>(n));
+  {
+    SequenceSplitScope split(shard.split);  // [dist] context parallel: blocks see the shard
+    for (int64_t i : shard.mine(batches)) {
+      val.seek(static_cast<uint64_t>(i * mb));
+      auto batch = val.next_batch(mb);
+      const auto n = static_cast<double>(batch->input.size(0));
+      const TaskBatch mine = TaskBatch{{batch->input, batch->target}}.sequence_shard(
+          shard.context_index(), shard.context_parts());
+      AutocastScope autocast(rt);
+      const auto loss = model->loss(mine.parts[0].to(rt.device), mine.parts[1].to(rt.device));
+      sums.add(0, shard.loss_term(loss.to(torch::kFloat64), n));
+      sums.add(1, shard.first_shard() ? n : 0.0);
+    }
   }
   model->train();
   const auto total = sums.total(shard);  // [dist] over every rank's batches

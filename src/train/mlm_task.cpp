@@ -69,18 +69,23 @@ class MlmTask : public Task {
     const int64_t mb = cfg_.micro_batch();
     const int64_t batches = eval_batch_count(val_.num_samples(), mb, max_batches);
     EvalSums sums(3);  // loss * masked, correct, masked
-    for (int64_t i : shard.mine(batches)) {
-      const auto row = static_cast<uint64_t>(i * mb);
-      val_.seek(row);
-      auto b = val_.next_batch(mb);
-      // A fixed masking of the validation split, the same at every evaluation.
-      auto masked_batch = masked(b->input, row, cfg_.train.seed ^ 0x5a5a5a5aULL);
-      AutocastScope autocast(rt_);
-      auto r =
-          model_->mlm(masked_batch.parts[0].to(rt_.device), masked_batch.parts[1].to(rt_.device));
-      sums.add(0, r.loss.to(torch::kFloat64) * static_cast<double>(r.count));
-      sums.add(1, static_cast<double>(r.correct));
-      sums.add(2, static_cast<double>(r.count));
+    {
+      SequenceSplitScope split(shard.split);  // [dist] context parallel: blocks see the shard
+      for (int64_t i : shard.mine(batches)) {
+        const auto row = static_cast<uint64_t>(i * mb);
+        val_.seek(row);
+        auto b = val_.next_batch(mb);
+        // A fixed masking of the validation split, the same at every evaluation; [dist] then
+        // this rank's positions of it.
+        const TaskBatch mine = masked(b->input, row, cfg_.train.seed ^ 0x5a5a5a5aULL)
+                                   .sequence_shard(shard.context_index(), shard.context_parts());
+        AutocastScope autocast(rt_);
+        auto r = model_->mlm(mine.parts[0].to(rt_.device), mine.parts[1].to(rt_.device));
+        const double group_masked = shard.group_sum(static_cast<double>(r.count));
+        sums.add(0, shard.loss_term(r.loss.to(torch::kFloat64), group_masked));
+        sums.add(1, static_cast<double>(r.correct));  // this shard's masked positions
+        sums.add(2, static_cast<double>(r.count));
+      }
     }
     model_->train();
     const auto total = sums.total(shard);  // [dist] over every rank's batches

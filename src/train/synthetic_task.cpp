@@ -56,13 +56,14 @@ class SyntheticLmTask : public Task {
     counts.group_correct.assign(groups.size(), 0.0);
     counts.group_count.assign(groups.size(), 0.0);
     EvalSums loss_sum(2);  // loss summed over the answers, answers
-    for (int64_t i : shard.mine(batches)) {
-      const auto first = static_cast<uint64_t>(i * mb);
-      const auto rows =
-          static_cast<int64_t>(std::min<uint64_t>(static_cast<uint64_t>(mb), n - first));
-      const auto b = data_.test_batch(first, rows);
-      loss_sum.add(0, answer_pass(b, counts));
-      loss_sum.add(1, static_cast<double>(b.answer.sum().item<int64_t>()));
+    {
+      SequenceSplitScope split(shard.split);  // [dist] context parallel: blocks see the shard
+      for (int64_t i : shard.mine(batches)) {
+        const auto first = static_cast<uint64_t>(i * mb);
+        const auto rows =
+            static_cast<int64_t>(std::min<uint64_t>(static_cast<uint64_t>(mb), n - first));
+        answer_pass(data_.test_batch(first, rows), shard, loss_sum, counts);
+      }
     }
     model_->train();
     // [dist] one sum over the ranks: loss, then the counts.
@@ -85,25 +86,32 @@ class SyntheticLmTask : public Task {
   std::string data_identity() const override { return data_.identity(); }
 
  private:
-  // Scores one test batch at its answers into `counts`; returns the sum of their losses.
-  torch::Tensor answer_pass(const syn::SyntheticBatch& b, syn::AnswerCounts& counts) {
+  // Scores one test batch at its answers into `counts`, their loss and number into `loss_sum`.
+  // [dist] Context parallel: this rank runs its shard of positions and sums the loss at the
+  // answers there; the predictions are gathered into whole rows, scored by the first shard.
+  void answer_pass(const syn::SyntheticBatch& b, const EvalShard& shard, EvalSums& loss_sum,
+                   syn::AnswerCounts& counts) {
+    const TaskBatch mine = TaskBatch{{b.input, b.target, b.answer}}.sequence_shard(
+        shard.context_index(), shard.context_parts());
     torch::Tensor h;
     {
       AutocastScope autocast(rt_);
-      h = model_->hidden(b.input.to(rt_.device));
+      h = model_->hidden(mine.parts[0].to(rt_.device));
     }
-    const auto at = b.answer.to(rt_.device);
+    const auto at = mine.parts[2].to(rt_.device);
     const auto logits =
         torch::nn::functional::linear(h.index({at}), model_->head_weight().to(h.scalar_type()))
             .to(torch::kFloat64);
-    const auto targets = b.target.to(rt_.device).index({at});
-    const auto loss = torch::nn::functional::cross_entropy(
-        logits, targets, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum));
-    auto predicted = b.target.clone();
-    predicted.masked_scatter_(b.answer, logits.argmax(-1).cpu());
-    syn::score_answers(predicted, b.target, b.answer, b.group,
-                       data_.generator().whole_example_accuracy(), counts);
-    return loss;
+    auto predicted = mine.parts[1].to(rt_.device);
+    const auto targets = predicted.index({at});
+    loss_sum.add(0, torch::nn::functional::cross_entropy(
+                        logits, targets,
+                        torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum)));
+    loss_sum.add(1, static_cast<double>(targets.numel()));
+    predicted = all_positions(predicted.masked_scatter(at, logits.argmax(-1))).cpu();
+    if (shard.first_shard())
+      syn::score_answers(predicted, b.target, b.answer, b.group,
+                         data_.generator().whole_example_accuracy(), counts);
   }
 
   Runtime rt_;

@@ -59,8 +59,10 @@ RankSum rank_sum(dist::DataParallel& dp) {
   return r;
 }
 
+// [dist] Evaluation batches shared out over the data-parallel ranks; context parallel: the
+// ranks of a group run the same batches, each on its shard of positions (train/eval_shard.h).
 EvalShard eval_shard(dist::DataParallel& dp) {
-  EvalShard shard{dp.rank(), dp.size(), {}};
+  EvalShard shard{dp.data_rank(), dp.data_size(), {}, dp.context()};
   if (dp.active()) shard.sum = [&dp](std::vector<double> v) { return dp.sum(std::move(v)); };
   return shard;
 }
