@@ -74,5 +74,34 @@ TEST(StackOptions, MlpNblocksErrorsNameTheKey) {
   EXPECT_NE(choice.find("m2_glu"), std::string::npos) << choice;
 }
 
+TEST(StackOptions, InitTorchKeepsTheConstructorsDefaults) {
+  const std::string base =
+      "  vocab_size: 50\n  d_model: 32\n  n_layer: 1\n  max_seq_len: 8\n  tie_embeddings: "
+      "false\n  mixer: {type: attention}\n";
+  torch::manual_seed(5);
+  Gpt gpt2(parse(base).model);
+  torch::manual_seed(5);
+  Gpt plain(parse(base + "  init: torch\n").model);
+  // GPT-2's: N(0, 0.02) embeddings and head, zero MLP biases.
+  EXPECT_NEAR(gpt2->wte->weight.std().item<double>(), 0.02, 0.002);
+  EXPECT_NEAR(gpt2->lm_head->weight.std().item<double>(), 0.02, 0.002);
+  auto* mlp = gpt2->h[0]->as<GptBlockImpl>()->mlp.get();
+  EXPECT_EQ(mlp->fc1->bias.abs().max().item<double>(), 0.0);
+  // torch's: N(0, 1) embeddings, kaiming-uniform linears (bound 1/sqrt(fan_in)) with biases.
+  EXPECT_NEAR(plain->wte->weight.std().item<double>(), 1.0, 0.05);
+  const double bound = 1.0 / std::sqrt(32.0);
+  EXPECT_LE(plain->lm_head->weight.abs().max().item<double>(), bound);
+  EXPECT_NEAR(plain->lm_head->weight.std().item<double>(), bound / std::sqrt(3.0), 0.01);
+  auto* plain_mlp = plain->h[0]->as<GptBlockImpl>()->mlp.get();
+  EXPECT_GT(plain_mlp->fc1->bias.abs().max().item<double>(), 0.0);
+  // init_std belongs to gpt2's init only.
+  const std::string wrong = error_of(base + "  init: torch\n  init_std: 0.1\n");
+  EXPECT_NE(wrong.find("model.init_std"), std::string::npos) << wrong;
+  EXPECT_NE(wrong.find("only applies to init: gpt2"), std::string::npos) << wrong;
+  const std::string bad = error_of(base + "  init: xavier\n");
+  EXPECT_NE(bad.find("model.init"), std::string::npos) << bad;
+  EXPECT_NE(bad.find("torch"), std::string::npos) << bad;
+}
+
 }  // namespace
 }  // namespace herd

@@ -56,6 +56,9 @@ struct ModelConfig {
   // before its residual add, on the MLP's hidden activation. Mixers have their own (attention
   // and primer `dropout` on the probabilities, hyena `dropout` on the gated products).
   double embd_dropout = 0.0, resid_dropout = 0.0, mlp_dropout = 0.0;
+  // gpt2: the stacks' own layers N(0, init_std) (GPT-2's and HF BERT's, the references');
+  // torch: PyTorch's constructor defaults (N(0, 1) embeddings, kaiming-uniform linears).
+  std::string init = "gpt2";
   double init_std = 0.02;
   bool tie_embeddings = true;
   MixerSpec mixer;                // default for every layer

@@ -65,9 +65,15 @@ std::vector<KeySpec> build_keys() {
         "dropout on the MLP's hidden activation (m2_glu: before wo)")
           .min(0)
           .max(1, true),
+      K("model", "init", HERD_FIELD(model.init),
+        "the stacks' own layers (embeddings, head, MLPs): gpt2 = N(0, init_std) as GPT-2 and HF "
+        "BERT; torch = PyTorch's defaults (N(0, 1) embeddings, kaiming-uniform linears); mixers "
+        "keep their reference init")
+          .one_of({"gpt2", "torch"}),
       K("model", "init_std", HERD_FIELD(model.init_std), "std of the normal weight init")
           .min(0)
-          .max(10),
+          .max(10)
+          .applies([](const Config& c) { return c.model.init == "gpt2"; }, "init: gpt2", true),
       K("model", "tie_embeddings", HERD_FIELD(model.tie_embeddings),
         "the output head shares the token embedding"),
       K("model", "mixer", {}, "the sequence mixer of every layer: {type: NAME, ...its options}")

@@ -58,6 +58,8 @@ BertImpl::BertImpl(const ModelConfig& c) : cfg(c) {
   // submodule: each torch Linear (the mixers' included) N(0, init_std) with zero bias, the
   // embeddings N(0, init_std) with the padding_idx row zero. Block-diagonal linears, convolutions,
   // attention's packed in_proj and the filters' positions/frequencies keep their own init.
+  // model.init: torch keeps the constructors' (torch's Embedding zeroes padding_idx itself).
+  if (cfg.init != "gpt2") return;
   torch::NoGradGuard no_grad;
   for (const auto& module : modules(/*include_self=*/false)) {
     if (auto* linear = module->as<torch::nn::LinearImpl>()) {

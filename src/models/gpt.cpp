@@ -20,7 +20,9 @@ GptImpl::GptImpl(const ModelConfig& c) : cfg(c) {
         "lm_head",
         torch::nn::Linear(torch::nn::LinearOptions(cfg.d_model, cfg.vocab_size).bias(false)));
 
-  // GPT-2 init for the stack's own layers; mixers keep the init of their reference code.
+  // GPT-2 init for the stack's own layers (model.init: torch keeps the constructors');
+  // mixers keep the init of their reference code.
+  if (cfg.init != "gpt2") return;
   torch::NoGradGuard no_grad;
   torch::nn::init::normal_(wte->weight, 0.0, cfg.init_std);
   if (wpe) torch::nn::init::normal_(wpe->weight, 0.0, cfg.init_std / 2);

@@ -24,7 +24,9 @@ VitImpl::VitImpl(const ModelConfig& c) : cfg(c) {
   if (cfg.norm == "pre") ln_f = register_module("ln_f", layer_norm(cfg));
   head = register_module("head", torch::nn::Linear(D, cfg.num_classes));
 
-  // The patch convolution keeps PyTorch's init; the rest as the GPT stack (GPT-2 init).
+  // The patch convolution keeps PyTorch's init; the rest as the GPT stack (GPT-2 init, or
+  // the constructors' under model.init: torch).
+  if (cfg.init != "gpt2") return;
   torch::NoGradGuard no_grad;
   if (cls_token.defined()) torch::nn::init::normal_(cls_token, 0.0, cfg.init_std);
   if (wpe) torch::nn::init::normal_(wpe->weight, 0.0, cfg.init_std);
