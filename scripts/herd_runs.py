@@ -42,6 +42,38 @@ def read_metrics(run_dir):
     return dedup(train), dedup(evals)
 
 
+def recipe(base, overrides):
+    """What decides a sweep run's result, as sweep_run.json records it: the base config's text
+    (its SHA-1) and the overrides; train.threads aside (it does not change what is learned)."""
+    import hashlib
+    with open(base, "rb") as f:
+        digest = hashlib.sha1(f.read()).hexdigest()
+    return {"base": base, "base_sha1": digest,
+            "overrides": {k: v for k, v in overrides.items() if k != "train.threads"}}
+
+
+def recipe_change(run_dir, base, overrides):
+    """How run_dir's recorded recipe differs from this one (a short text), or None when it is
+    the same or was never recorded (runs from before sweeps recorded it)."""
+    path = os.path.join(run_dir, "sweep_run.json")
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        old = json.load(f)
+    if "base_sha1" not in old:
+        return None
+    new = recipe(base, overrides)
+    changes = []
+    if old["base_sha1"] != new["base_sha1"]:
+        changes.append(f"{os.path.basename(base)} edited")
+    before = {k: v for k, v in old.get("overrides", {}).items() if k != "train.threads"}
+    keys = sorted(k for k in set(before) | set(new["overrides"])
+                  if before.get(k) != new["overrides"].get(k))
+    if keys:
+        changes.append("overrides " + ", ".join(keys))
+    return "; ".join(changes) or None
+
+
 def read_config(run_dir):
     import yaml
     path = os.path.join(run_dir, "config.yaml")

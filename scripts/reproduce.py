@@ -106,7 +106,11 @@ def run_suite(spec, args):
     for col, row, x in cells(spec):
         name = cell_name(spec, col, row, x)
         runs = [os.path.join(args.out, name, f"seed-{s}") for s in range(1, args.seeds + 1)]
-        if all(done.get(r) == "finished" for r in runs):
+        base = os.path.join(SCIENCE, spec["columns"][col]["base"])
+        overrides = cell_overrides(spec, col, row, x, args.quick)
+        same = all(herd_runs.recipe_change(r, base, dict(overrides, **{"train.seed": s})) is None
+                   for s, r in enumerate(runs, 1))
+        if same and all(done.get(r) == "finished" for r in runs):
             # The sweep would skip them too; not starting it saves its config checks.
             for r in runs:
                 print(f"reproduce: {name}/{os.path.basename(r)}: finished -> skip")

@@ -10,7 +10,9 @@ SWEEP.yaml:
     # and/or list: [{model.mixer.type: hyena}, {model.mixer.type: attention}]
 
 Every run's config is checked (`herd config check`) before any starts. Re-running skips
-finished runs, resumes interrupted ones (--resume auto) and starts missing ones. Writes
+finished runs, resumes interrupted ones (--resume auto) and starts missing ones; a run made from
+another recipe (the base file edited, other overrides: sweep_run.json records them) stops the
+sweep before anything starts, naming the run to remove. Writes
 DIR/<name>/summary.csv, summary.md and compare.png. Exits non-zero when a run failed.
 """
 
@@ -153,8 +155,10 @@ class Sweep:
         os.makedirs(run["dir"], exist_ok=True)
         cmd = [herd_runs.herd_binary(), "train", self.base, "--run-dir", run["dir"],
                "--resume", "auto"] + sets_of(self.overrides(run))
+        record = herd_runs.recipe(self.base, self.overrides(run))
+        record.update(overrides=self.overrides(run), command=cmd)
         with open(os.path.join(run["dir"], "sweep_run.json"), "w") as f:
-            json.dump({"overrides": self.overrides(run), "command": cmd}, f, indent=1)
+            json.dump(record, f, indent=1)
         start = time.time()
         with open(os.path.join(run["dir"], "train.log"), "a") as log:
             child = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
@@ -187,6 +191,14 @@ class Sweep:
         if not self.validate():
             die("a run's config is invalid; nothing was started")
         status = herd_runs.statuses(self.dir)
+        changed = [(run, herd_runs.recipe_change(run["dir"], self.base, self.overrides(run)))
+                   for run in self.runs if status.get(run["id"])]
+        for run, change in changed:
+            if change:
+                print(f"sweep: error: {run['id']}: made from another recipe ({change}); remove "
+                      f"{run['dir']} to run it again", file=sys.stderr)
+        if any(change for _, change in changed):
+            return 2
         todo = []
         for run in self.runs:
             s = status.get(run["id"], {}).get("status", "missing")

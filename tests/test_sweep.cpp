@@ -166,6 +166,39 @@ TEST(Sweep, CtrlCStopsTheRunsAndARerunResumesThem) {
       << read(dir + "/out/stop/summary.csv");
 }
 
+TEST(Sweep, ARunFromAnotherRecipeStopsTheSweepAndIsKept) {
+  const std::string dir = test::temp_dir("sweep");
+  const std::string base = dir + "/base.yaml",
+                    tiny = std::string(HERD_SOURCE_DIR) + "/configs/tiny-debug.yaml";
+  fs::copy_file(tiny, base);
+  auto write = [&](const std::string& extra_set) {
+    std::string set = common_set();
+    set.insert(set.rfind('}'), extra_set);
+    test::write_text(dir + "/sweep.yaml", "base: " + base + "\nname: recipe\n" + set +
+                                              "list:\n  - {optimizer.lr: 1.0e-3}\n");
+  };
+  const std::string sweep = kScripts + "sweep " + dir + "/sweep.yaml --out " + dir + "/out";
+  const std::string run_dir = dir + "/out/recipe/lr-0.001";
+  write("");
+  std::string log;
+  ASSERT_EQ(run(sweep, &log), 0) << log;
+  ASSERT_EQ(run(sweep + " --threads 1", &log), 0) << "another thread count is the same recipe";
+  EXPECT_NE(log.find("lr-0.001: finished -> skip"), std::string::npos) << log;
+
+  // The same run id from an edited base file, then from other overrides: refused, kept.
+  test::write_text(base, read(base) + "# edited\n");
+  EXPECT_EQ(run(sweep, &log), 2) << log;
+  EXPECT_NE(log.find("lr-0.001: made from another recipe (base.yaml edited)"), std::string::npos)
+      << log;
+  EXPECT_NE(log.find("remove " + run_dir + " to run it again"), std::string::npos) << log;
+  EXPECT_EQ(count(log, ": exit "), 0) << log;
+  EXPECT_TRUE(fs::exists(run_dir + "/checkpoints")) << "the finished run must be kept";
+  fs::copy_file(tiny, base, fs::copy_options::overwrite_existing);
+  write(", train.grad_clip: 0.5");
+  EXPECT_EQ(run(sweep, &log), 2) << log;
+  EXPECT_NE(log.find("(overrides train.grad_clip)"), std::string::npos) << log;
+}
+
 // RUN/tb/ from scripts/tb_follow, read back with the tensorboard package's own reader.
 TEST(TensorBoard, EventFilesReadBack) {
   const std::string dir = test::temp_dir("tb"), rund = dir + "/run";
