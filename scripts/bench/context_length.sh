@@ -4,12 +4,14 @@
 # with activation checkpointing, batch 1, fp32, into runs/bench/context-<stamp>/; the table and
 # the longest length within each budget: scripts/bench/context_length.py.
 # Usage: bash scripts/bench/context_length.sh [--quick]
-#   env: LENGTHS1 (C=1) and LENGTHS2 (C=2), comma-separated; STEPS timed after one warmup step
+#   env: LENGTHS1 (C=1) and LENGTHS2 (C=2), comma-separated; STEPS timed after WARMUP steps
+#   (default 1 and 0: the peak of one step, AdamW's state included, is the run's peak)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../env.sh"
 LENGTHS1="${LENGTHS1:-8192,16384,32768}"
 LENGTHS2="${LENGTHS2:-16384,32768,65536}"
 STEPS="${STEPS:-1}"
+WARMUP="${WARMUP:-0}"
 CONFIG=configs/hyena-153m.yaml
 VOCAB=50257
 if [ "${1:-}" = "--quick" ]; then
@@ -29,7 +31,7 @@ run() {  # C, L, extra args...
     --set "model.mixer.type=hyena" --set "model.max_seq_len=$l" --set "data.seq_len=$l" \
     --set train.batch_size=1 --set train.micro_batch_size=1 \
     --set train.activation_checkpointing=layer --set "train.context_parallel=$c" \
-    --steps "$STEPS" --warmup-steps 1 --json "$OUT/$name.json" >"$OUT/$name.txt" 2>&1 ||
+    --steps "$STEPS" --warmup-steps "$WARMUP" --json "$OUT/$name.json" >"$OUT/$name.txt" 2>&1 ||
     { tail -5 "$OUT/$name.txt"; exit 1; }
   grep -E '^(step|memory|loss|rank) ' "$OUT/$name.txt"
 }

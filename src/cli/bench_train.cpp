@@ -86,6 +86,9 @@ void run_train_bench(const TrainArgs& a) {
   const double step_s = median(timed);
   const double units_s = static_cast<double>(r.units_per_step) / step_s;
   const double flops_s = units_s * r.flops_per_unit;
+  // Every rank has the measured peak to itself (its own threads): the ratio is per rank.
+  const size_t ranks = std::max<size_t>(r.rank_peak_tensor_bytes.size(), 1);
+  const double all_ranks_peak = peak * static_cast<double>(ranks);
   const double peak_rss_mb = static_cast<double>(mem::peak_rss_bytes()) / (1 << 20);
   const double peak_tensor_mb = static_cast<double>(train_peak_bytes) / (1 << 20);
   const std::string unit = r.units_per_step > 0 && cfg.model.stack == "vit" ? "images" : "tokens";
@@ -95,26 +98,26 @@ void run_train_bench(const TrainArgs& a) {
       "step     median %.1f ms (min %.1f, max %.1f)\n"
       "speed    %.1f %s/s\n"
       "flops    %.3g per %s (config check's formula) -> %.1f GFLOP/s achieved\n"
-      "mfu      %.1f%% of the measured %s GEMM peak\n"
+      "mfu      %.1f%% of the measured %s GEMM peak%s\n"
       "memory   peak RSS %.0f MiB; peak tensor memory %.0f MiB (%s)\n"
       "loss     %.4f -> %.4f\n",
       a.config.c_str(), rt.describe().c_str(), static_cast<long long>(a.steps),
       static_cast<long long>(a.warmup_steps), static_cast<long long>(r.units_per_step),
       unit.c_str(), step_s * 1e3, *std::min_element(timed.begin(), timed.end()) * 1e3,
       *std::max_element(timed.begin(), timed.end()) * 1e3, units_s, unit.c_str(), r.flops_per_unit,
-      unit == "tokens" ? "token" : "image", flops_s / 1e9, 100.0 * flops_s / peak,
-      c10::toString(peak_dtype), peak_rss_mb, peak_tensor_mb, rt.device.str().c_str(),
-      r.losses.front(), r.losses.back());
-  const size_t ranks = r.rank_peak_tensor_bytes.size();
+      unit == "tokens" ? "token" : "image", flops_s / 1e9, 100.0 * flops_s / all_ranks_peak,
+      c10::toString(peak_dtype), ranks > 1 ? str(" x ", ranks, " ranks").c_str() : "", peak_rss_mb,
+      peak_tensor_mb, rt.device.str().c_str(), r.losses.front(), r.losses.back());
   auto mib = [](int64_t bytes) { return static_cast<double>(bytes) / (1 << 20); };
   for (size_t k = 0; ranks > 1 && k < ranks; ++k)
     std::printf("rank %zu   peak tensor memory %.1f MiB; peak RSS %.0f MiB\n", k,
                 mib(r.rank_peak_tensor_bytes[k]), mib(r.rank_peak_rss_bytes[k]));
   if (!a.json.empty()) {
     JsonObject per_rank;
-    per_rank.integer("ranks", static_cast<int64_t>(std::max<size_t>(ranks, 1)))
-        .integer("zero", cfg.train.zero);
-    for (size_t k = 0; k < ranks; ++k)
+    per_rank.integer("ranks", static_cast<int64_t>(ranks))
+        .integer("zero", cfg.train.zero)
+        .integer("context_parallel", cfg.train.context_parallel);
+    for (size_t k = 0; k < r.rank_peak_tensor_bytes.size(); ++k)
       per_rank.num(str("rank", k, "_peak_tensor_mb"), mib(r.rank_peak_tensor_bytes[k]))
           .num(str("rank", k, "_peak_rss_mb"), mib(r.rank_peak_rss_bytes[k]));
     write_json_list(a.json, {per_rank.text("config", a.config)
@@ -128,7 +131,7 @@ void run_train_bench(const TrainArgs& a) {
                                  .num("flops_per_unit", r.flops_per_unit)
                                  .num("achieved_flops", flops_s)
                                  .num("peak_flops", peak)
-                                 .num("mfu", flops_s / peak)
+                                 .num("mfu", flops_s / all_ranks_peak)
                                  .num("peak_rss_mb", peak_rss_mb)
                                  .num("peak_tensor_mb", peak_tensor_mb)});
     std::cout << "wrote " << a.json << "\n";
