@@ -49,7 +49,7 @@ inline std::map<int64_t, double> metric_losses(const std::string& run_dir) {
 inline std::map<std::string, double> last_eval(const std::string& run_dir) {
   std::map<std::string, double> out;
   std::ifstream in(run_dir + "/metrics.jsonl");
-  static const std::regex re(R"re("(val_[a-z0-9_]+)":([^,}]+))re");
+  static const std::regex re(R"re("(val_[a-z0-9_.]+)":([^,}]+))re");
   for (std::string line; std::getline(in, line);) {
     if (line.find("\"val_") == std::string::npos) continue;
     out.clear();
