@@ -42,19 +42,22 @@ def read_metrics(run_dir):
     return dedup(train), dedup(evals)
 
 
-def recipe(base, overrides):
-    """What decides a sweep run's result, as sweep_run.json records it: the base config's text
-    (its SHA-1) and the overrides; train.threads aside (it does not change what is learned)."""
+def base_sha1(base):
+    """The SHA-1 of a sweep's base config file, which sweep_run.json records."""
     import hashlib
     with open(base, "rb") as f:
-        digest = hashlib.sha1(f.read()).hexdigest()
-    return {"base": base, "base_sha1": digest,
-            "overrides": {k: v for k, v in overrides.items() if k != "train.threads"}}
+        return hashlib.sha1(f.read()).hexdigest()
+
+
+def learned_overrides(overrides):
+    """The overrides that decide what a run learns: all but train.threads."""
+    return {k: v for k, v in overrides.items() if k != "train.threads"}
 
 
 def recipe_change(run_dir, base, overrides):
-    """How run_dir's recorded recipe differs from this one (a short text), or None when it is
-    the same or was never recorded (runs from before sweeps recorded it)."""
+    """How run_dir's recorded recipe (sweep_run.json: base_sha1 and overrides) differs from
+    this one (a short text), or None when it is the same or was never recorded (runs from
+    before sweeps recorded it)."""
     path = os.path.join(run_dir, "sweep_run.json")
     if not os.path.exists(path):
         return None
@@ -62,13 +65,11 @@ def recipe_change(run_dir, base, overrides):
         old = json.load(f)
     if "base_sha1" not in old:
         return None
-    new = recipe(base, overrides)
     changes = []
-    if old["base_sha1"] != new["base_sha1"]:
+    if old["base_sha1"] != base_sha1(base):
         changes.append(f"{os.path.basename(base)} edited")
-    before = {k: v for k, v in old.get("overrides", {}).items() if k != "train.threads"}
-    keys = sorted(k for k in set(before) | set(new["overrides"])
-                  if before.get(k) != new["overrides"].get(k))
+    before, now = learned_overrides(old.get("overrides", {})), learned_overrides(overrides)
+    keys = sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))
     if keys:
         changes.append("overrides " + ", ".join(keys))
     return "; ".join(changes) or None

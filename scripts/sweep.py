@@ -155,8 +155,8 @@ class Sweep:
         os.makedirs(run["dir"], exist_ok=True)
         cmd = [herd_runs.herd_binary(), "train", self.base, "--run-dir", run["dir"],
                "--resume", "auto"] + sets_of(self.overrides(run))
-        record = herd_runs.recipe(self.base, self.overrides(run))
-        record.update(overrides=self.overrides(run), command=cmd)
+        record = {"base": self.base, "base_sha1": herd_runs.base_sha1(self.base),
+                  "overrides": self.overrides(run), "command": cmd}
         with open(os.path.join(run["dir"], "sweep_run.json"), "w") as f:
             json.dump(record, f, indent=1)
         start = time.time()
